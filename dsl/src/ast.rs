@@ -1,10 +1,11 @@
 //! The abstract syntax tree: what the parser produces and the formatter prints.
 //!
 //! Every node carries a byte [`Span`] into the policy source. Equality ignores spans
-//! (see [`Spanned`] and [`Ident`]), so two ASTs of the same policy laid out
-//! differently compare equal. Literals keep their source text; the checker
-//! validates them (31 Feb, 140%, negative durations) so the parser stays lenient.
+//! (`educe` derives `PartialEq` with every span ignored; [`Spanned`] and [`Ident`]
+//! implement it by hand), so two ASTs of the same policy laid out differently compare
+//! equal. Literals keep their source text; the checker validates them (31 Feb, 140%, negative durations) so the parser stays lenient.
 
+use educe::Educe;
 use serde::Serialize;
 
 /// A byte range into the policy source.
@@ -48,7 +49,8 @@ impl PartialEq for Ident {
 pub type Str = Spanned<String>;
 
 /// A whole policy file.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Policy {
     /// Top-level items in source order.
     pub items: Vec<Item>,
@@ -58,13 +60,16 @@ pub struct Policy {
 }
 
 /// A `// line comment`; `text` excludes the `//` and the trailing newline.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Comment {
     pub text: String,
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum Item {
     Header(Header),
     Record(Record),
@@ -94,10 +99,12 @@ impl Item {
 }
 
 /// A section block: `registration { ... }`, `cosell { ... }`, etc.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound(R: PartialEq)))]
 pub struct Section<R> {
     pub rules: Vec<R>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
@@ -113,16 +120,19 @@ pub struct Section<R> {
 ///   }
 /// }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Header {
     pub name: Str,
     pub version: Str,
     pub settings: Vec<HeaderSetting>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum HeaderSetting {
     /// `currency USD` (ISO 4217 code).
     Currency(Ident),
@@ -130,15 +140,18 @@ pub enum HeaderSetting {
     Calendar(Calendar),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Calendar {
     pub name: Ident,
     pub entries: Vec<CalendarEntry>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum CalendarEntry {
     /// `timezone "America/New_York"` (IANA name).
     Timezone(Str),
@@ -172,15 +185,18 @@ pub enum CalendarEntry {
 /// }
 /// ```
 /// Record names the engine knows: `opportunity`, `partner`, `account`, `line_item`, `lead`.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Record {
     pub name: Ident,
     pub members: Vec<RecordMember>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum RecordMember {
     Field(Field),
     /// `evidence { field... }`: fields that count as qualification evidence.
@@ -191,24 +207,29 @@ pub enum RecordMember {
     },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Field {
     pub name: Ident,
     pub ty: TypeExpr,
     /// `= expr` default value.
     pub default: Option<Expr>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct TypeExpr {
     pub kind: TypeKind,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum TypeKind {
     /// `bool`, `integer`, `decimal`, `money`, `percent`, `date`, `datetime`,
     /// `duration`, `business_duration`, `text`, or a record name (`line_item`).
@@ -235,7 +256,8 @@ pub enum TypeKind {
 /// won stage ClosedWon "Closed Won" { probability 100% forecast closed requires po_number }
 /// lost stage ClosedLost "Closed Lost" { probability 0% forecast omitted requires loss_reason }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Stage {
     pub kind: StageKind,
     pub name: Ident,
@@ -243,6 +265,7 @@ pub struct Stage {
     pub label: Option<Str>,
     pub props: Vec<StageProp>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
@@ -255,7 +278,8 @@ pub enum StageKind {
     Lost,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum StageProp {
     /// `probability 15%`
     Probability(Expr),
@@ -269,11 +293,13 @@ pub enum StageProp {
 
 /// One `requires` clause. A bare evidence field name means "this evidence is present"
 /// (for a `bool` field: present and true); any other item is a boolean expression.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Requirement {
     pub items: Vec<Expr>,
     pub because: Option<Str>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
@@ -284,91 +310,213 @@ pub struct Requirement {
 ///   any -> ClosedLost
 /// }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Flow {
     pub rules: Vec<FlowRule>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
 /// A chain `A -> B -> C` (each consecutive pair is an edge), optionally guarded.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct FlowRule {
     pub chain: Vec<StageRef>,
     pub guard: Option<Expr>,
     pub because: Option<Str>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum StageRef {
     /// `any` (only valid as the first element of a chain).
-    Any(#[serde(skip)] Span),
+    Any(
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        Span,
+    ),
     Named(Ident),
 }
 
 // ---------------------------------------------------------------- registration
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum RegRule {
     /// `open from Qualification`: the minimum stage at which a partner may register.
-    OpenFrom { stage: Ident, #[serde(skip)] span: Span },
+    OpenFrom {
+        stage: Ident,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `eligible when partner.tier >= Silver because "..."`
-    Eligible { when: Expr, because: Option<Str>, #[serde(skip)] span: Span },
+    Eligible {
+        when: Expr,
+        because: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `duplicate when same account.domain, product_family within 90d`
     /// (text keys are compared normalized: case, punctuation, `www.`, legal suffixes).
-    Duplicate { keys: Vec<Expr>, within: Expr, #[serde(skip)] span: Span },
+    Duplicate {
+        keys: Vec<Expr>,
+        within: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `conflict when account.owner == direct reject "Account is covered by direct sales"`
-    Conflict { when: Expr, reject: Option<Str>, #[serde(skip)] span: Span },
+    Conflict {
+        when: Expr,
+        reject: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `conflict when other partner holds protected registration on account, product_family`
     /// (`account` compares the normalized account domain/name).
-    ConflictProtected { keys: Vec<Expr>, reject: Option<Str>, #[serde(skip)] span: Span },
+    ConflictProtected {
+        keys: Vec<Expr>,
+        reject: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `auto approve when partner.tier in [Gold, Platinum] and amount <= 250_000 USD`
-    AutoApprove { when: Expr, #[serde(skip)] span: Span },
+    AutoApprove {
+        when: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `review by channel_ops within 24 business hours`
-    Review { queue: Ident, within: Expr, #[serde(skip)] span: Span },
+    Review {
+        queue: Ident,
+        within: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `escalate to channel_director after 16 business hours`
-    Escalate { to: Ident, after: Expr, #[serde(skip)] span: Span },
+    Escalate {
+        to: Ident,
+        after: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `protect 90d`
-    Protect { duration: Expr, #[serde(skip)] span: Span },
+    Protect {
+        duration: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `extend 30d on advance, at most 2` (trigger: `advance` or `activity`).
-    Extend { by: Expr, on: Ident, at_most: Option<Expr>, #[serde(skip)] span: Span },
+    Extend {
+        by: Expr,
+        on: Ident,
+        at_most: Option<Expr>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `late when stage >= Negotiation`
-    Late { when: Expr, #[serde(skip)] span: Span },
+    Late {
+        when: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `discount 10% when approved` / `discount 12% when partner.tier == Platinum`
     /// (`approved` alone means the registration is approved).
-    Discount { rate: Expr, when: Option<Expr>, #[serde(skip)] span: Span },
+    Discount {
+        rate: Expr,
+        when: Option<Expr>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
 }
 
 // ---------------------------------------------------------------- co-sell
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum CosellRule {
     /// `pool presales_engineer "Presales engineer" capacity 10 per week`
     /// (period: day | week | month | quarter).
-    Pool { name: Ident, label: Option<Str>, capacity: Expr, per: Ident, #[serde(skip)] span: Span },
+    Pool {
+        name: Ident,
+        label: Option<Str>,
+        capacity: Expr,
+        per: Ident,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `assign presales_engineer when stage == SolutionDevelopment and amount >= 50_000 USD
     ///    priority amount * probability`
-    Assign { pool: Ident, when: Expr, priority: Option<Expr>, #[serde(skip)] span: Span },
+    Assign {
+        pool: Ident,
+        when: Expr,
+        priority: Option<Expr>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `never when not registration.approved because "..."` (all pools), or
     /// `never executive_sponsor when amount < 100_000 USD because "..."` (one pool).
-    Never { pool: Option<Ident>, when: Expr, because: Option<Str>, #[serde(skip)] span: Span },
+    Never {
+        pool: Option<Ident>,
+        when: Expr,
+        because: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
 }
 
 // ---------------------------------------------------------------- commission
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum CommissionRule {
     /// `attribute when registration.approved_before_close because "..."`:
     /// commission goes to the registering partner when the condition holds.
-    Attribute { when: Expr, because: Option<Str>, #[serde(skip)] span: Span },
+    Attribute {
+        when: Expr,
+        because: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// A rate table, evaluated per line item (`item` is the current line item).
     Rate(RateTable),
     /// `rebate cosell_bonus 2% when cosell.supported and registration.age_at_close >= 30d`
-    Rebate { name: Ident, rate: Expr, when: Expr, #[serde(skip)] span: Span },
+    Rebate {
+        name: Ident,
+        rate: Expr,
+        when: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `split when present influencer { registering 70%, influencer 30% }`
-    Split { when: Option<Expr>, shares: Vec<SplitShare>, #[serde(skip)] span: Span },
+    Split {
+        when: Option<Expr>,
+        shares: Vec<SplitShare>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
 }
 
 /// ```text
@@ -378,12 +526,14 @@ pub enum CommissionRule {
 ///   (_, _) 5%
 /// }
 /// ```
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct RateTable {
     pub keys: Vec<Expr>,
     pub mode: MatchMode,
     pub rows: Vec<RateRow>,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
@@ -395,60 +545,113 @@ pub enum MatchMode {
     Unique,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct RateRow {
     pub patterns: Vec<Pattern>,
     pub rate: Expr,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum Pattern {
     /// `_`
-    Wildcard(#[serde(skip)] Span),
+    Wildcard(
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        Span,
+    ),
     /// An enum value, literal, or `[A, B]` list (matches any member).
     Value(Expr),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct SplitShare {
     /// `registering`, or the name of an opportunity text field holding a partner id.
     pub role: Ident,
     pub share: Expr,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
 // ---------------------------------------------------------------- hygiene
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum HygieneRule {
     /// `flag stale when days_in_stage > 2 * stage.expected because "..."`
-    Flag { name: Ident, when: Expr, because: Option<Str>, #[serde(skip)] span: Span },
+    Flag {
+        name: Ident,
+        when: Expr,
+        because: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `exclude from forecast when stale and days_in_stage > 90d`
     /// (flag names are bool values inside hygiene expressions).
-    Exclude { when: Expr, #[serde(skip)] span: Span },
+    Exclude {
+        when: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `downweight 50% when pushed`: multiply the weighted amount by the factor.
-    Downweight { factor: Expr, when: Expr, #[serde(skip)] span: Span },
+    Downweight {
+        factor: Expr,
+        when: Expr,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
 }
 
 // ---------------------------------------------------------------- leads
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum LeadRule {
     /// `route when lead.region in partner.territories because "..."`: a partner is
     /// eligible for a lead when every `route` rule holds.
-    Route { when: Expr, because: Option<Str>, #[serde(skip)] span: Span },
+    Route {
+        when: Expr,
+        because: Option<Str>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `prefer partner.tier desc, partner.win_rate desc`: ranking of eligible partners.
-    Prefer { keys: Vec<PreferKey>, #[serde(skip)] span: Span },
+    Prefer {
+        keys: Vec<PreferKey>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `accept within 48 business hours, reroute at most 3`
-    Accept { within: Expr, reroute_at_most: Option<Expr>, #[serde(skip)] span: Span },
+    Accept {
+        within: Expr,
+        reroute_at_most: Option<Expr>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
     /// `convert to Qualification when lead.budget_confirmed`
-    Convert { to: Ident, when: Option<Expr>, #[serde(skip)] span: Span },
+    Convert {
+        to: Ident,
+        when: Option<Expr>,
+        #[serde(skip)]
+        #[educe(PartialEq(ignore))]
+        span: Span,
+    },
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct PreferKey {
     pub expr: Expr,
     pub descending: bool,
@@ -456,14 +659,17 @@ pub struct PreferKey {
 
 // ---------------------------------------------------------------- expressions
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub struct Expr {
     pub kind: ExprKind,
     #[serde(skip)]
+    #[educe(PartialEq(ignore))]
     pub span: Span,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum ExprKind {
     Lit(Literal),
     /// `amount`, `partner.tier`, `registration.approved`, `Gold` (an enum value or
@@ -474,11 +680,22 @@ pub enum ExprKind {
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
     /// `present x` / `missing x` (prefix operators).
-    Presence { present: bool, expr: Box<Expr> },
+    Presence {
+        present: bool,
+        expr: Box<Expr>,
+    },
     /// `any(li in line_items: li.quantity > 10)`, `all(...)`, `count(...)`, `sum(...)`.
-    Quant { q: Quantifier, var: Ident, list: Box<Expr>, body: Box<Expr> },
+    Quant {
+        q: Quantifier,
+        var: Ident,
+        list: Box<Expr>,
+        body: Box<Expr>,
+    },
     /// `days_between(a, b)`: a built-in function.
-    Call { func: Ident, args: Vec<Expr> },
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+    },
     /// `( expr )`, kept so the formatter reproduces the author's grouping.
     Paren(Box<Expr>),
 }
@@ -550,7 +767,8 @@ pub enum Quantifier {
 }
 
 /// Literals keep their source text; the checker validates and converts them.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
 pub enum Literal {
     Bool(bool),
     /// `42`, `10_000`
@@ -560,9 +778,16 @@ pub enum Literal {
     /// `15%`, `12.5%`: the number before `%`.
     Percent(String),
     /// `250_000 USD`, `99.95 EUR`
-    Money { amount: String, currency: String },
+    Money {
+        amount: String,
+        currency: String,
+    },
     /// `90d`, `2w`, `24h`, `30min`, `16 business hours`, `2 business days`.
-    Duration { amount: String, unit: DurationUnit, business: bool },
+    Duration {
+        amount: String,
+        unit: DurationUnit,
+        business: bool,
+    },
     /// `2026-12-25`
     Date(String),
     /// `2026-12-25T09:00:00Z` (RFC 3339)

@@ -420,3 +420,19 @@ proptest! {
         prop_assert_eq!(ast.is_some(), diags.is_empty());
     }
 }
+
+/// AST equality ignores spans: the same policy laid out differently compares equal
+/// with plain `==`, and a real change does not.
+#[test]
+fn ast_equality_ignores_spans_but_not_content() {
+    let a = "policy \"P\" version \"1\" { currency USD }\nstage A { probability 10% forecast pipeline requires x because \"m\" }\nregistration { protect 90d late when stage >= A }\n";
+    let b = "policy \"P\"   version \"1\" {\n  currency USD\n}\n\nstage A {\n  probability 10%\n  forecast pipeline\n  requires x\n    because \"m\"\n}\nregistration {\n  protect 90d\n  late when stage >= A\n}\n";
+    let c = b.replace("90d", "91d");
+    let parse = |t: &str| {
+        dealflow_dsl::parser::parse(&dealflow_dsl::SourceFile::new("t.policy", t))
+            .0
+            .unwrap()
+    };
+    assert_eq!(parse(a), parse(b));
+    assert_ne!(parse(a), parse(&c));
+}
