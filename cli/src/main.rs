@@ -1,1 +1,280 @@
-fn main() {}
+//! `dealflow`: the command line for dealflow policies.
+//!
+//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`. Every verb returns an
+//! [`ExitStatus`]; `main` is the only place that turns it into a process exit code,
+//! and the CLI is the only part of dealflow that reads the clock or the file system.
+
+mod demo;
+mod diag;
+mod eval;
+mod expr;
+mod files;
+mod fmt_cmd;
+mod graph;
+mod inputs;
+mod lint;
+mod test_cmd;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// How a run ended. The numeric values are the documented exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ExitStatus {
+    /// 0: the command ran and the answer is positive.
+    Success,
+    /// 1: the command ran and the answer is negative (findings, changes, failures).
+    Failure,
+    /// 2: the command could not run (usage, I/O or bad input).
+    Error,
+}
+
+impl ExitStatus {
+    /// The worse of two statuses (`Error` > `Failure` > `Success`).
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        self.max(other)
+    }
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> ExitCode {
+        match status {
+            ExitStatus::Success => ExitCode::from(0),
+            ExitStatus::Failure => ExitCode::from(1),
+            ExitStatus::Error => ExitCode::from(2),
+        }
+    }
+}
+
+const MAIN_AFTER_HELP: &str = "\
+Exit codes:
+  0  success: the command ran and found nothing wrong
+  1  the command ran but the answer is negative: errors found, warnings with
+     --deny-warnings, files that would change, failing test cases
+  2  the command could not run: bad usage, unreadable file, invalid input
+
+Docs: README.md and docs/ in the dealflow repository.";
+
+const LINT_AFTER_HELP: &str = "\
+Directories are searched recursively for `*.policy` files (sorted, hidden entries
+skipped); files named explicitly are linted whatever their extension.
+
+Output formats:
+  human  rendered diagnostics with source excerpts, then `N files, N errors, N warnings`
+  json   {\"diagnostics\":[{file,line,column,end_line,end_column,severity,code,message,help}],
+          \"files\":N,\"errors\":N,\"warnings\":N} (1-based lines and columns, end exclusive)
+  sarif  SARIF 2.1.0 for GitHub code scanning and other SARIF viewers
+
+Exit codes:
+  0  no errors (and no warnings with --deny-warnings)
+  1  errors found, or warnings found with --deny-warnings
+  2  a path does not exist or a file cannot be read";
+
+const FMT_AFTER_HELP: &str = "\
+Files are rewritten in place only when their content changes (atomically: a temporary
+file in the same directory, then a rename). `-` formats standard input to standard
+output. A file with syntax errors is never formatted: its diagnostics are shown instead.
+
+Exit codes:
+  0  every file is formatted (with --check: no file would change)
+  1  with --check: some files would change (they are listed); or a file has syntax errors
+  2  a path does not exist, a file cannot be read or written, or the formatter failed
+     its own safety check (output must parse back to the same policy)";
+
+const GRAPH_AFTER_HELP: &str = "\
+Draws the stage flow of a checked policy: one node per stage with its display label and
+win probability; won and lost stages are terminal (double circle in dot, circle in
+mermaid) and coloured green and red. Guards are edge labels. `any -> X` rules are drawn
+as one dashed edge from a single `any open stage` node rather than one edge per stage.
+
+Exit codes:
+  0  the graph was printed
+  1  the policy has errors (they are shown on stderr)
+  2  the file cannot be read";
+
+const EVAL_AFTER_HELP: &str = "\
+Records and contexts are JSON (`.json`) or YAML (`.yaml`, `.yml`) in the format of
+docs/decisions.md. Without --now the current time is used; pass --now for a
+reproducible decision. --as partner:ID redacts other partners' identities and deals.
+
+Human output: the outcome, the key effects (deadlines, protection, amounts), then why
+(each rule with its policy location), what would make a denial pass, and flags.
+JSON output: the full decision document.
+
+Exit codes:
+  0  a decision was made (whatever its outcome)
+  2  bad input: unreadable file, policy with errors, invalid record or context (each
+     problem listed with its field path), unknown action or audience, bad --now";
+
+const TEST_AFTER_HELP: &str = "\
+Runs every case of the test files (format: policies/*.tests.yaml; `record_file` and
+`context_file` are relative to the cases file) and prints `PASS name` or `FAIL name`
+with the expected and actual values, then the rules never exercised by any case, then
+`N passed, N failed`.
+
+Exit codes:
+  0  every case passed
+  1  at least one case failed (or could not be run, e.g. an invalid record)
+  2  the policy has errors or a test file cannot be read or parsed";
+
+const DEMO_AFTER_HELP: &str = "\
+Generates a seeded, realistic channel program (partners, accounts, opportunities with
+late registrations, inflated stages, stale and pushed deals, duplicates and conflicts),
+runs register / advance / evaluate / close / route_lead decisions with the embedded
+Standard Channel Program policy on a fixed clock, and prints a summary. The same seed
+always prints the same report.
+
+Exit codes:
+  0  the demo ran
+  2  the embedded policy or the generated data was rejected (a dealflow bug)";
+
+/// dealflow: lint, format, visualise, evaluate and test channel-partner policies.
+#[derive(Debug, Parser)]
+#[command(name = "dealflow", version, after_help = MAIN_AFTER_HELP, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check policies for errors and lint warnings (human, JSON or SARIF output).
+    #[command(after_help = LINT_AFTER_HELP)]
+    Lint(LintArgs),
+    /// Format policies in the canonical layout, or check that they are formatted.
+    #[command(after_help = FMT_AFTER_HELP)]
+    Fmt(FmtArgs),
+    /// Print a policy's stage flow as a Graphviz dot or Mermaid diagram.
+    #[command(after_help = GRAPH_AFTER_HELP)]
+    Graph(GraphArgs),
+    /// Decide an action on an opportunity record and explain the decision.
+    #[command(after_help = EVAL_AFTER_HELP)]
+    Eval(EvalArgs),
+    /// Run a policy's decision test cases and report rule coverage.
+    #[command(after_help = TEST_AFTER_HELP)]
+    Test(TestArgs),
+    /// Run a seeded channel-program simulation and print a summary.
+    #[command(after_help = DEMO_AFTER_HELP)]
+    Demo(DemoArgs),
+}
+
+/// Arguments of `dealflow eval`.
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// The policy file.
+    #[arg(long, value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// The opportunity record (.json, .yaml or .yml).
+    #[arg(long, value_name = "RECORD")]
+    pub record: PathBuf,
+    /// The decision context (.json, .yaml or .yml): other registrations, direct accounts, partners, lead.
+    #[arg(long, value_name = "CONTEXT")]
+    pub context: Option<PathBuf>,
+    /// The action: `advance <Stage>`, `register`, `evaluate`, `close_won`, `close_lost`, `route_lead`.
+    #[arg(long, default_value = "evaluate")]
+    pub action: String,
+    /// The decision time, RFC 3339 (default: now).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Who the explanation is for: `vendor` or `partner:<id>`.
+    #[arg(long = "as", value_name = "AUDIENCE", default_value = "vendor")]
+    pub audience: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = EvalFormat::Human)]
+    pub format: EvalFormat,
+}
+
+/// Output formats of `dealflow eval`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum EvalFormat {
+    Human,
+    Json,
+}
+
+/// Arguments of `dealflow test`.
+#[derive(Debug, clap::Args)]
+pub struct TestArgs {
+    /// The policy file.
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// Test-case files (YAML).
+    #[arg(required = true, value_name = "CASES")]
+    pub cases: Vec<PathBuf>,
+}
+
+/// Arguments of `dealflow demo`.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Random seed; the same seed prints the same report.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Number of opportunities to generate.
+    #[arg(long, default_value_t = 300)]
+    pub opportunities: usize,
+}
+
+/// Arguments of `dealflow lint`.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Policy files or directories to lint.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = LintFormat::Human)]
+    pub format: LintFormat,
+    /// Exit with 1 when there are warnings, not only errors.
+    #[arg(long)]
+    pub deny_warnings: bool,
+}
+
+/// Output formats of `dealflow lint`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LintFormat {
+    Human,
+    Json,
+    Sarif,
+}
+
+/// Arguments of `dealflow fmt`.
+#[derive(Debug, clap::Args)]
+pub struct FmtArgs {
+    /// Policy files or directories to format; `-` reads standard input.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Change nothing; list the files that would change and exit 1 if any would.
+    #[arg(long)]
+    pub check: bool,
+}
+
+/// Arguments of `dealflow graph`.
+#[derive(Debug, clap::Args)]
+pub struct GraphArgs {
+    /// The policy file.
+    #[arg(value_name = "POLICY")]
+    pub policy: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+/// Output formats of `dealflow graph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let status = match cli.command {
+        Command::Lint(args) => lint::run(&args),
+        Command::Fmt(args) => fmt_cmd::run(&args),
+        Command::Graph(args) => graph::run(&args),
+        Command::Eval(args) => eval::run(&args),
+        Command::Test(args) => test_cmd::run(&args),
+        Command::Demo(args) => demo::run(&args),
+    };
+    status.into()
+}

@@ -1,0 +1,301 @@
+//! `dealflow lint`: analyze policies and report diagnostics as human text, JSON or
+//! SARIF 2.1.0.
+
+use dealflow_dsl::{analyze, Code, Diagnostic, Severity, SourceFile};
+use rayon::prelude::*;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::diag::{self, Stream};
+use crate::files::{collect_policy_files, read_source, report_error};
+use crate::{ExitStatus, LintArgs, LintFormat};
+
+/// The analysed files of one run, in input order.
+struct Linted {
+    source: SourceFile,
+    diagnostics: Vec<Diagnostic>,
+}
+
+/// Runs `dealflow lint`.
+pub fn run(args: &LintArgs) -> ExitStatus {
+    let (paths, mut io_errors) = collect_policy_files(&args.paths);
+    let outcomes: Vec<Result<Linted, String>> = paths
+        .par_iter()
+        .map(|path| {
+            read_source(path).map(|source| {
+                let analysis = analyze(&source);
+                Linted {
+                    source,
+                    diagnostics: analysis.diagnostics,
+                }
+            })
+        })
+        .collect();
+    let mut linted = Vec::with_capacity(outcomes.len());
+    for outcome in outcomes {
+        match outcome {
+            Ok(l) => linted.push(l),
+            Err(message) => {
+                report_error(message);
+                io_errors += 1;
+            }
+        }
+    }
+
+    let errors = count(&linted, Severity::Error);
+    let warnings = count(&linted, Severity::Warning);
+    let output = match args.format {
+        LintFormat::Human => human(&linted, errors, warnings),
+        LintFormat::Json => to_json_string(&json_report(&linted, errors, warnings)),
+        LintFormat::Sarif => to_json_string(&sarif(&linted)),
+    };
+    print!("{output}");
+
+    if io_errors > 0 {
+        ExitStatus::Error
+    } else if errors > 0 || (args.deny_warnings && warnings > 0) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    }
+}
+
+fn count(linted: &[Linted], severity: Severity) -> usize {
+    linted
+        .iter()
+        .flat_map(|l| &l.diagnostics)
+        .filter(|d| d.severity == severity)
+        .count()
+}
+
+fn to_json_string(value: &impl Serialize) -> String {
+    match serde_json::to_string_pretty(value) {
+        Ok(mut s) => {
+            s.push('\n');
+            s
+        }
+        Err(err) => {
+            report_error(format_args!("cannot serialize the report: {err}"));
+            String::new()
+        }
+    }
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("{n} {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn human(linted: &[Linted], errors: usize, warnings: usize) -> String {
+    let handler = diag::handler(Stream::Stdout);
+    let mut out = String::new();
+    for l in linted {
+        for d in &l.diagnostics {
+            out.push_str(&diag::render(&handler, d, &l.source));
+        }
+    }
+    out.push_str(&format!(
+        "{}, {}, {}\n",
+        plural(linted.len(), "file"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    ));
+    out
+}
+
+/// One diagnostic in the JSON report.
+#[derive(Serialize)]
+struct JsonDiagnostic<'a> {
+    file: &'a str,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    severity: Severity,
+    code: Code,
+    message: &'a str,
+    help: Option<&'a str>,
+}
+
+/// The JSON report: `{"diagnostics":[...],"files":N,"errors":N,"warnings":N}`.
+#[derive(Serialize)]
+struct JsonReport<'a> {
+    diagnostics: Vec<JsonDiagnostic<'a>>,
+    files: usize,
+    errors: usize,
+    warnings: usize,
+}
+
+fn json_report(linted: &[Linted], errors: usize, warnings: usize) -> JsonReport<'_> {
+    let diagnostics = linted
+        .iter()
+        .flat_map(|l| {
+            l.diagnostics.iter().map(move |d| {
+                let (start, end) = l.source.span_lines(&d.span);
+                JsonDiagnostic {
+                    file: &l.source.name,
+                    line: start.line,
+                    column: start.column,
+                    end_line: end.line,
+                    end_column: end.column,
+                    severity: d.severity,
+                    code: d.code,
+                    message: &d.message,
+                    help: d.help.as_deref(),
+                }
+            })
+        })
+        .collect();
+    JsonReport {
+        diagnostics,
+        files: linted.len(),
+        errors,
+        warnings,
+    }
+}
+
+const SARIF_SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
+
+/// Where the project lives; the SARIF rules link to `docs/lints.md` there.
+const REPOSITORY: &str = env!("CARGO_PKG_REPOSITORY");
+
+/// The documentation link of a rule: `docs/lints.md#e101-unknown-field`.
+pub fn help_uri(code: Code) -> String {
+    format!(
+        "{REPOSITORY}/blob/main/docs/lints.md#{}-{}",
+        code.as_str().to_lowercase(),
+        code.name()
+    )
+}
+
+fn sarif_level(severity: Severity) -> &'static str {
+    match severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    }
+}
+
+/// A relative path as a URI reference: forward slashes, no leading `./`, spaces
+/// and other unsafe characters percent-encoded.
+fn uri_reference(path: &str) -> String {
+    let mut p = path.replace('\\', "/");
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest.to_string();
+    }
+    let mut out = String::with_capacity(p.len());
+    for b in p.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/:@!$&'()*+,;=".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn region(source: &SourceFile, span: &dealflow_dsl::ast::Span) -> Value {
+    let (start, end) = source.span_lines(span);
+    json!({
+        "startLine": start.line,
+        "startColumn": start.column,
+        "endLine": end.line,
+        "endColumn": end.column,
+    })
+}
+
+fn sarif(linted: &[Linted]) -> Value {
+    let rules: Vec<Value> = Code::ALL
+        .iter()
+        .map(|code| {
+            json!({
+                "id": code.as_str(),
+                "name": code.name(),
+                "shortDescription": { "text": code.summary() },
+                "helpUri": help_uri(*code),
+                "defaultConfiguration": { "level": sarif_level(code.severity()) },
+            })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for l in linted {
+        let uri = uri_reference(&l.source.name);
+        for d in &l.diagnostics {
+            let rule_index = Code::ALL.iter().position(|c| *c == d.code).unwrap_or(0);
+            let text = match &d.help {
+                Some(help) => format!("{}\nhelp: {help}", d.message),
+                None => d.message.clone(),
+            };
+            let related: Vec<Value> = d
+                .related
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    json!({
+                        "id": i,
+                        "message": { "text": r.label },
+                        "physicalLocation": {
+                            "artifactLocation": { "uri": uri },
+                            "region": region(&l.source, &r.span),
+                        },
+                    })
+                })
+                .collect();
+            let mut result = json!({
+                "ruleId": d.code.as_str(),
+                "ruleIndex": rule_index,
+                "level": sarif_level(d.severity),
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": uri },
+                        "region": region(&l.source, &d.span),
+                    },
+                }],
+            });
+            if !related.is_empty() {
+                if let Some(obj) = result.as_object_mut() {
+                    obj.insert("relatedLocations".to_string(), Value::Array(related));
+                }
+            }
+            results.push(result);
+        }
+    }
+    json!({
+        "$schema": SARIF_SCHEMA,
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "dealflow",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": REPOSITORY,
+                    "rules": rules,
+                },
+            },
+            "columnKind": "unicodeCodePoints",
+            "results": results,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_reference_normalizes_relative_paths() {
+        assert_eq!(
+            uri_reference("./policies/a b.policy"),
+            "policies/a%20b.policy"
+        );
+        assert_eq!(uri_reference("dir\\x.policy"), "dir/x.policy");
+    }
+
+    #[test]
+    fn help_uri_points_at_the_rule_anchor() {
+        assert!(help_uri(Code::UnknownField).ends_with("/docs/lints.md#e101-unknown-field"));
+    }
+}

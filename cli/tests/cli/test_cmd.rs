@@ -1,0 +1,65 @@
+//! `dealflow test`: PASS/FAIL lines, diffs, coverage and exit codes.
+
+use insta::assert_snapshot;
+
+use super::run;
+
+const POLICY: &str = "../../policies/channel-standard.policy";
+
+#[test]
+fn failing_case_is_reported_with_a_diff_and_exit_1() {
+    let r = run(&["test", POLICY, "fixtures/test/cases.yaml"]);
+    assert_eq!(r.code, 1, "{}", r.snapshot());
+    assert!(
+        r.stdout
+            .contains("PASS gold partner registration is auto-approved"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("FAIL deliberately wrong expectation"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout
+            .contains("PASS inline record without evidence is denied"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("rule coverage:"), "{}", r.stdout);
+    assert!(
+        r.stdout.trim_end().ends_with("2 passed, 1 failed"),
+        "{}",
+        r.stdout
+    );
+    assert_snapshot!(r.snapshot());
+}
+
+#[test]
+fn passing_cases_exit_0() {
+    let r = run(&["test", POLICY, "fixtures/test/passing.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stdout.trim_end().ends_with("1 passed, 0 failed"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn the_reference_policy_passes_its_own_cases() {
+    let r = run(&["test", POLICY, "../../policies/channel-standard.tests.yaml"]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    assert!(r.stdout.trim_end().ends_with(" 0 failed"), "{}", r.stdout);
+}
+
+#[test]
+fn unreadable_cases_file_is_exit_2() {
+    assert_eq!(run(&["test", POLICY, "fixtures/test/nope.yaml"]).code, 2);
+    assert_eq!(
+        run(&["test", POLICY, "fixtures/lint/clean.policy"]).code,
+        2,
+        "not a cases file"
+    );
+}
