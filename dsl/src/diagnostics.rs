@@ -149,7 +149,10 @@ impl Diagnostic {
 
     /// Adds a secondary labelled span.
     pub fn related(mut self, span: Span, label: impl Into<String>) -> Self {
-        self.related.push(Related { span, label: label.into() });
+        self.related.push(Related {
+            span,
+            label: label.into(),
+        });
         self
     }
 
@@ -159,7 +162,10 @@ impl Diagnostic {
 
     /// Pairs the diagnostic with its source so miette can render it.
     pub fn with_source(&self, source: &SourceFile) -> SourceDiagnostic {
-        SourceDiagnostic { diagnostic: self.clone(), source: source.clone() }
+        SourceDiagnostic {
+            diagnostic: self.clone(),
+            source: source.clone(),
+        }
     }
 }
 
@@ -196,7 +202,10 @@ impl miette::Diagnostic for SourceDiagnostic {
     }
 
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
-        self.diagnostic.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.diagnostic
+            .help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -205,12 +214,15 @@ impl miette::Diagnostic for SourceDiagnostic {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
         let d = &self.diagnostic;
-        let label = if d.label.is_empty() { "here".to_string() } else { d.label.clone() };
+        let label = if d.label.is_empty() {
+            "here".to_string()
+        } else {
+            d.label.clone()
+        };
         let primary = miette::LabeledSpan::new_primary_with_span(Some(label), source_span(&d.span));
-        let rest = d
-            .related
-            .iter()
-            .map(|r| miette::LabeledSpan::new_with_span(Some(r.label.clone()), source_span(&r.span)));
+        let rest = d.related.iter().map(|r| {
+            miette::LabeledSpan::new_with_span(Some(r.label.clone()), source_span(&r.span))
+        });
         Some(Box::new(std::iter::once(primary).chain(rest)))
     }
 }
@@ -218,6 +230,11 @@ impl miette::Diagnostic for SourceDiagnostic {
 /// Sorts diagnostics by position, then code, so output is stable.
 pub fn sort(diags: &mut [Diagnostic]) {
     diags.sort_by(|a, b| {
-        (a.span.start, a.span.end, a.code, &a.message).cmp(&(b.span.start, b.span.end, b.code, &b.message))
+        (a.span.start, a.span.end, a.code, &a.message).cmp(&(
+            b.span.start,
+            b.span.end,
+            b.code,
+            &b.message,
+        ))
     });
 }

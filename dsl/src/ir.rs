@@ -110,7 +110,10 @@ pub enum Const {
     /// Seconds of business time.
     BusinessDuration(i64),
     Text(String),
-    Enum { id: EnumId, index: u32 },
+    Enum {
+        id: EnumId,
+        index: u32,
+    },
     Stage(StageId),
     List(Vec<Const>),
     /// The absent value of an optional.
@@ -130,11 +133,17 @@ pub struct Expr {
 pub enum ExprKind {
     Const(Const),
     /// A declared field of a singleton record (for `LineItem`: the current line item).
-    Field { record: RecordKind, slot: u32 },
+    Field {
+        record: RecordKind,
+        slot: u32,
+    },
     /// A quantifier-bound variable (its value is a list element).
     Var(u32),
     /// A field of a quantifier-bound line item: `li.price`.
-    VarField { var: u32, slot: u32 },
+    VarField {
+        var: u32,
+        slot: u32,
+    },
     /// A fact derived from history or context.
     Builtin(Builtin),
     /// A hygiene flag's value (inside hygiene expressions): index into `Hygiene::flags`.
@@ -142,9 +151,17 @@ pub enum ExprKind {
     List(Vec<Expr>),
     Unary(UnOp, Box<Expr>),
     Binary(BinOp, Box<Expr>, Box<Expr>),
-    Presence { present: bool, expr: Box<Expr> },
+    Presence {
+        present: bool,
+        expr: Box<Expr>,
+    },
     /// `any/all/count/sum(var in list: body)`; `var` ids are unique within a policy.
-    Quant { q: Quantifier, var: u32, list: Box<Expr>, body: Box<Expr> },
+    Quant {
+        q: Quantifier,
+        var: u32,
+        list: Box<Expr>,
+        body: Box<Expr>,
+    },
     Call(Func, Vec<Expr>),
 }
 
@@ -281,7 +298,10 @@ impl Policy {
     }
 
     pub fn stage_by_name(&self, name: &str) -> Option<StageId> {
-        self.stages.iter().position(|s| s.name == name).map(|i| StageId(i as u32))
+        self.stages
+            .iter()
+            .position(|s| s.name == name)
+            .map(|i| StageId(i as u32))
     }
 
     pub fn enum_def(&self, id: EnumId) -> Option<&EnumDef> {
@@ -323,7 +343,11 @@ pub struct RecordSchema {
 
 impl RecordSchema {
     pub fn field(&self, name: &str) -> Option<(u32, &FieldDef)> {
-        self.fields.iter().enumerate().find(|(_, f)| f.name == name).map(|(i, f)| (i as u32, f))
+        self.fields
+            .iter()
+            .enumerate()
+            .find(|(_, f)| f.name == name)
+            .map(|(i, f)| (i as u32, f))
     }
 }
 
@@ -457,7 +481,9 @@ pub struct Duplicate {
 pub enum ConflictKind {
     When(Expr),
     /// Another partner's protected registration matches on these keys.
-    OtherProtected { keys: Vec<Expr> },
+    OtherProtected {
+        keys: Vec<Expr>,
+    },
 }
 
 #[derive(Clone, Debug, Serialize)]

@@ -49,7 +49,11 @@ pub fn analyze(source: &SourceFile) -> Analysis {
             let (checked, check_diags) = check::check(ast, source);
             diagnostics.extend(check_diags);
             if let Some(checked) = &checked {
-                let cx = lints::LintContext { source, ast, ir: checked };
+                let cx = lints::LintContext {
+                    source,
+                    ast,
+                    ir: checked,
+                };
                 diagnostics.extend(lints::run(&cx));
             }
             ir = checked;
@@ -59,5 +63,9 @@ pub fn analyze(source: &SourceFile) -> Analysis {
     if diagnostics.iter().any(Diagnostic::is_error) {
         ir = None;
     }
-    Analysis { ast, ir, diagnostics }
+    Analysis {
+        ast,
+        ir,
+        diagnostics,
+    }
 }

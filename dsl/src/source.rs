@@ -25,7 +25,11 @@ impl SourceFile {
         let line_starts: Vec<usize> = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
-        Self { name: name.into(), text, line_starts: line_starts.into() }
+        Self {
+            name: name.into(),
+            text,
+            line_starts: line_starts.into(),
+        }
     }
 
     /// The 1-based line and column of a byte offset (clamped to the text).
@@ -42,7 +46,10 @@ impl SourceFile {
             .map(|s| s.chars().count())
             .unwrap_or(offset - start)
             + 1;
-        LineCol { line: line_idx + 1, column }
+        LineCol {
+            line: line_idx + 1,
+            column,
+        }
     }
 
     /// Start and end line/column of a span (end is exclusive, as 1-based column after the last char).
@@ -64,7 +71,9 @@ impl miette::SourceCode for SourceFile {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self.text.read_span(span, context_lines_before, context_lines_after)?;
+        let inner = self
+            .text
+            .read_span(span, context_lines_before, context_lines_after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.name.to_string(),
             inner.data(),
