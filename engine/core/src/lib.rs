@@ -1,1 +1,437 @@
-//! x
+//! The dealflow engine: compiles a checked policy into a workflow graph and a flat
+//! expression program, validates opportunity records against the policy schema, and
+//! decides actions (advance, register, evaluate, close, route a lead) with a full
+//! explanation. The engine does no I/O: it receives text and values and returns data.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use dealflow_dsl::SourceFile;
+//! use dealflow_engine::{Action, Audience, Context, Policy};
+//!
+//! let src = SourceFile::new("mini.policy", r#"
+//! policy "Mini" version "1" { currency USD }
+//! record opportunity {
+//!   amount: money
+//!   evidence { decision_maker: text }
+//! }
+//! stage Open { probability 10% forecast pipeline }
+//! stage Qualified { probability 30% forecast pipeline requires decision_maker }
+//! won stage Won { probability 100% forecast closed }
+//! lost stage Lost { probability 0% forecast omitted }
+//! flow {
+//!   Open -> Qualified -> Won
+//!   any -> Lost
+//! }
+//! "#);
+//! let policy = Policy::compile(&src).expect("the policy compiles");
+//! let record = policy
+//!     .parse_record_yaml("id: OPP-1\nstage: Open\nfields: { amount: 5000 }")
+//!     .expect("the record is valid");
+//! let now = Utc.with_ymd_and_hms(2026, 11, 27, 15, 0, 0).unwrap();
+//! let action: Action = "advance Qualified".parse().unwrap();
+//! let decision = policy.decide(&record, &action, &Context::default(), now, &Audience::Vendor);
+//! println!("{}", decision.outcome); // denied: decision_maker is missing
+//! assert_eq!(decision.missing, vec!["decision_maker".to_string()]);
+//! ```
+
+pub mod action;
+pub mod calendar;
+pub mod cases;
+pub mod compile;
+mod decide;
+pub mod decision;
+pub mod eval;
+pub mod facts;
+pub mod record;
+pub mod value;
+pub mod workflow;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, Utc};
+use dealflow_dsl::ir::{self, SplitRole};
+use dealflow_dsl::{Diagnostic, SourceDiagnostic, SourceFile};
+use sha2::{Digest, Sha256};
+
+pub use action::{Action, Audience, ParseActionError, ParseAudienceError};
+pub use calendar::BusinessCalendar;
+pub use decide::Summary;
+pub use decision::{Decision, Effects, Outcome, Reason, RuleOutcome};
+pub use record::{Context, Record, RecordError, RecordErrorKind, RecordErrors};
+pub use value::Value;
+pub use workflow::{StageNode, TransitionEdge, Workflow, WorkflowError};
+
+use compile::Program;
+use decide::{Compiled, Decider, Out};
+use decision::PolicyRef;
+use facts::Facts;
+use record::Parser;
+use value::{money_str, rfc3339, Names};
+
+/// A policy that could not be compiled: its diagnostics.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("policy `{name}` has {} error(s)", diagnostics.iter().filter(|d| d.is_error()).count().max(1))]
+#[diagnostic(
+    code(dealflow::compile),
+    help("run `dealflow lint` on the policy for details")
+)]
+pub struct CompileError {
+    /// The source name.
+    pub name: String,
+    /// Every diagnostic of the analysis.
+    pub diagnostics: Vec<Diagnostic>,
+    #[related]
+    related: Vec<SourceDiagnostic>,
+}
+
+/// A compiled, immutable policy. Cheap to share across threads.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    ir: ir::Policy,
+    source: SourceFile,
+    hash: String,
+    prog: Program,
+    workflow: Workflow,
+    calendar: Option<BusinessCalendar>,
+}
+
+const _: fn() = || {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Policy>();
+};
+
+/// The outcome and key numbers of a decision made without explanation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FastDecision {
+    pub outcome: Outcome,
+    pub summary: Summary,
+}
+
+/// Reusable evaluation scratch space for [`Policy::decide_fast_with`].
+#[derive(Debug, Default)]
+pub struct Scratch {
+    vars: Vec<Value>,
+}
+
+/// Hex sha256 of the normalized text (CRLF -> LF, trailing whitespace stripped per
+/// line, trailing newlines trimmed).
+pub fn source_hash(text: &str) -> String {
+    let unix = text.replace("\r\n", "\n");
+    let lines: Vec<&str> = unix.split('\n').map(str::trim_end).collect();
+    let joined = lines.join("\n");
+    let normalized = joined.trim_end_matches('\n');
+    hex::encode(Sha256::digest(normalized.as_bytes()))
+}
+
+impl Policy {
+    /// Parses, checks and compiles a policy source.
+    pub fn compile(source: &SourceFile) -> Result<Policy, CompileError> {
+        let analysis = dealflow_dsl::analyze(source);
+        match analysis.ir {
+            Some(ir) if !analysis.has_errors() => {
+                let policy = Policy::from_ir(ir, source);
+                match policy.workflow.validate() {
+                    Ok(()) => Ok(policy),
+                    Err(e) => {
+                        let d = Diagnostic::new(
+                            dealflow_dsl::Code::MalformedDeclaration,
+                            0..0,
+                            e.to_string(),
+                        );
+                        Err(CompileError {
+                            name: source.name.to_string(),
+                            related: vec![d.with_source(source)],
+                            diagnostics: vec![d],
+                        })
+                    }
+                }
+            }
+            _ => Err(CompileError {
+                name: source.name.to_string(),
+                related: analysis
+                    .diagnostics
+                    .iter()
+                    .filter(|d| d.is_error())
+                    .map(|d| d.with_source(source))
+                    .collect(),
+                diagnostics: analysis.diagnostics,
+            }),
+        }
+    }
+
+    /// Compiles an already checked IR (the source is used for locations and the hash).
+    pub fn from_ir(ir: ir::Policy, source: &SourceFile) -> Policy {
+        let prog = Program::compile(&ir);
+        let workflow = Workflow::build(&ir, &prog).unwrap_or_else(|_| Workflow::empty());
+        let calendar = ir.calendar.as_ref().and_then(BusinessCalendar::from_ir);
+        Policy {
+            hash: source_hash(&source.text),
+            source: source.clone(),
+            ir,
+            prog,
+            workflow,
+            calendar,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.ir.name
+    }
+
+    pub fn version(&self) -> &str {
+        &self.ir.version
+    }
+
+    /// Hex sha256 of the normalized source.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    pub fn ir(&self) -> &ir::Policy {
+        &self.ir
+    }
+
+    pub fn workflow(&self) -> &Workflow {
+        &self.workflow
+    }
+
+    pub fn source(&self) -> &SourceFile {
+        &self.source
+    }
+
+    /// The business calendar, if the policy declares one.
+    pub fn calendar(&self) -> Option<&BusinessCalendar> {
+        self.calendar.as_ref()
+    }
+
+    /// Validates a record given as JSON text.
+    pub fn parse_record_json(&self, text: &str) -> Result<Record, RecordErrors> {
+        self.parse_record_value(&record::json_text(text)?)
+    }
+
+    /// Validates a record given as YAML text.
+    pub fn parse_record_yaml(&self, text: &str) -> Result<Record, RecordErrors> {
+        self.parse_record_value(&record::yaml_to_json(text)?)
+    }
+
+    /// Validates a record given as a JSON value; collects every problem.
+    pub fn parse_record_value(&self, v: &serde_json::Value) -> Result<Record, RecordErrors> {
+        let mut p = Parser::new(&self.ir);
+        let r = p.record(v, "");
+        p.finish(r)
+    }
+
+    /// Validates a decision context given as a JSON value.
+    pub fn parse_context_value(&self, v: &serde_json::Value) -> Result<Context, RecordErrors> {
+        let mut p = Parser::new(&self.ir);
+        let c = p.context(v);
+        p.finish(Some(c))
+    }
+
+    /// Validates a decision context given as JSON text.
+    pub fn parse_context_json(&self, text: &str) -> Result<Context, RecordErrors> {
+        self.parse_context_value(&record::json_text(text)?)
+    }
+
+    /// Validates a decision context given as YAML text.
+    pub fn parse_context_yaml(&self, text: &str) -> Result<Context, RecordErrors> {
+        self.parse_context_value(&record::yaml_to_json(text)?)
+    }
+
+    fn compiled(&self) -> Compiled<'_> {
+        Compiled {
+            p: &self.ir,
+            prog: &self.prog,
+            wf: &self.workflow,
+            cal: self.calendar.as_ref(),
+            src: &self.source,
+        }
+    }
+
+    /// Decides an action with a full explanation.
+    pub fn decide(
+        &self,
+        record: &Record,
+        action: &Action,
+        ctx: &Context,
+        now: DateTime<Utc>,
+        audience: &Audience,
+    ) -> Decision {
+        let closing = matches!(action, Action::CloseWon | Action::CloseLost);
+        let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
+        let names = Names { policy: &self.ir };
+        let mut d = Decider {
+            c: self.compiled(),
+            names: &names,
+            rec: record,
+            cx: ctx,
+            now,
+            facts: &facts,
+            audience,
+            explain: true,
+            vars: vec![Value::Absent; self.prog.vars],
+            out: Out::default(),
+        };
+        d.run(action);
+        let out = d.out;
+        let mut decision = Decision {
+            outcome: out.outcome.unwrap_or(Outcome::Error),
+            action: action.to_string(),
+            audience: audience.to_string(),
+            policy: PolicyRef {
+                name: self.ir.name.clone(),
+                version: self.ir.version.clone(),
+                hash: self.hash.clone(),
+            },
+            evaluated_at: rfc3339(now),
+            opportunity: Some(record.id.clone()),
+            reasons: out.reasons,
+            missing: out.missing,
+            to_pass: out.to_pass,
+            flags: out.flags,
+            effects: out.effects,
+            errors: out.errors,
+        };
+        if decision.outcome != Outcome::Denied {
+            decision.to_pass.clear();
+        }
+        if let Audience::Partner(viewer) = audience {
+            self.redact(&mut decision, viewer, record, ctx);
+        }
+        decision
+    }
+
+    /// Decides without explanation: outcome and key numbers only.
+    pub fn decide_fast(
+        &self,
+        record: &Record,
+        action: &Action,
+        ctx: &Context,
+        now: DateTime<Utc>,
+    ) -> FastDecision {
+        let mut scratch = Scratch::default();
+        self.decide_fast_with(&mut scratch, record, action, ctx, now)
+    }
+
+    /// [`Policy::decide_fast`] reusing scratch space (no allocation for `advance` and
+    /// `evaluate` once the scratch is warm, beyond what the policy's rules need).
+    pub fn decide_fast_with(
+        &self,
+        scratch: &mut Scratch,
+        record: &Record,
+        action: &Action,
+        ctx: &Context,
+        now: DateTime<Utc>,
+    ) -> FastDecision {
+        let closing = matches!(action, Action::CloseWon | Action::CloseLost);
+        let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
+        let names = Names { policy: &self.ir };
+        let mut vars = std::mem::take(&mut scratch.vars);
+        vars.clear();
+        vars.resize(self.prog.vars, Value::Absent);
+        let mut d = Decider {
+            c: self.compiled(),
+            names: &names,
+            rec: record,
+            cx: ctx,
+            now,
+            facts: &facts,
+            audience: &Audience::Vendor,
+            explain: false,
+            vars,
+            out: Out::default(),
+        };
+        d.run(action);
+        scratch.vars = std::mem::take(&mut d.vars);
+        FastDecision {
+            outcome: d.out.outcome.unwrap_or(Outcome::Error),
+            summary: d.out.summary,
+        }
+    }
+
+    /// Identities the viewer must not see: other partners' ids and names, and the
+    /// ids of their registrations and opportunities.
+    fn foreign(&self, viewer: &str, record: &Record, ctx: &Context) -> BTreeSet<String> {
+        let mut out = BTreeSet::new();
+        let add_record = |r: &Record, out: &mut BTreeSet<String>| {
+            let owner = r.registering_partner();
+            let mine = owner == Some(viewer) && r.partner_id().is_none_or(|p| p == viewer);
+            if let Some(p) = &r.partner {
+                if &*p.id != viewer {
+                    out.insert(p.id.to_string());
+                    out.extend(p.name.clone());
+                }
+            }
+            if let Some(o) = owner.filter(|o| *o != viewer) {
+                out.insert(o.to_string());
+            }
+            if !mine {
+                out.insert(r.id.clone());
+                out.extend(r.registration.as_ref().and_then(|g| g.id.clone()));
+            }
+        };
+        add_record(record, &mut out);
+        for r in &ctx.registrations {
+            add_record(r, &mut out);
+        }
+        for p in &ctx.partners {
+            if &*p.id != viewer {
+                out.insert(p.id.to_string());
+                out.extend(p.name.clone());
+            }
+        }
+        if let Some(cm) = &self.ir.commission {
+            for s in cm.splits.iter().flat_map(|s| s.shares.iter()) {
+                if let SplitRole::Field { slot, .. } = &s.role {
+                    if let Some(t) = record.fields.get(*slot as usize).and_then(Value::as_text) {
+                        if t != viewer {
+                            out.insert(t.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        out.remove(viewer);
+        out.retain(|s| !s.trim().is_empty());
+        out
+    }
+
+    fn redact(&self, d: &mut Decision, viewer: &str, record: &Record, ctx: &Context) {
+        let foreign = self.foreign(viewer, record, ctx);
+        // Other partners' commission shares are folded into `commission.others`.
+        let mut others = rust_decimal::Decimal::ZERO;
+        let mut any = false;
+        let keys: Vec<String> = d.effects.amounts.keys().cloned().collect();
+        for k in keys {
+            if let Some(p) = k.strip_prefix("commission.") {
+                if foreign.contains(p) {
+                    if let Some(v) = d.effects.amounts.remove(&k) {
+                        others += v.parse::<rust_decimal::Decimal>().unwrap_or_default();
+                        any = true;
+                    }
+                }
+            }
+        }
+        if any {
+            d.effects
+                .amounts
+                .insert("commission.others".into(), money_str(others));
+        }
+        if let Some(c) = &mut d.effects.commission {
+            for s in &mut c.shares {
+                if foreign.contains(&s.partner) {
+                    s.partner = "another partner".into();
+                }
+            }
+        }
+        if d.opportunity.as_ref().is_some_and(|o| foreign.contains(o)) {
+            d.opportunity = None;
+        }
+        d.scrub(&foreign);
+    }
+}
+
+/// Named amounts of a decision (alias for `decision.effects.amounts`).
+pub fn amounts(d: &Decision) -> &BTreeMap<String, String> {
+    &d.effects.amounts
+}

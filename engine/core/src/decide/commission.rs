@@ -1,0 +1,387 @@
+//! Commission: per line item (quantity x price, or the opportunity amount when there
+//! are no line items), the rate table (first or unique match), rebates, attribution
+//! to the registering partner, and splits that sum exactly to the total.
+
+use std::collections::BTreeMap;
+
+use dealflow_dsl::ir::{MatchMode, SplitRole};
+use rust_decimal::Decimal;
+
+use super::Decider;
+use crate::decision::{CommissionEffect, CommissionLine, RuleOutcome, ShareEffect};
+use crate::eval::{NoRec, Rec};
+use crate::facts::Facts;
+use crate::value::{cents, money_str, Value};
+
+fn pct(d: Decimal) -> String {
+    format!("{}%", (d * Decimal::ONE_HUNDRED).normalize())
+}
+
+impl Decider<'_> {
+    /// Computes commission with the given facts (closing facts: close time = now).
+    pub(super) fn commission(&mut self, facts: &Facts) {
+        let c = self.c;
+        let Some(cm) = &c.p.commission else { return };
+        let prog = &c.prog.commission;
+        let wk = c.prog.well_known;
+        let rec = self.rec;
+        let n_lines = rec.line_items.len().max(1);
+        let mut total = Decimal::ZERO;
+        let mut rebate_total = Decimal::ZERO;
+        let mut rebate_by_name: BTreeMap<String, Decimal> = BTreeMap::new();
+        let mut lines = Vec::new();
+        let mut rebate_used = vec![false; if self.explain { cm.rebates.len() } else { 0 }];
+        for li in 0..n_lines {
+            let item = (!rec.line_items.is_empty()).then_some(li);
+            let mut env = self.env_for(rec, facts);
+            env.item = item;
+            let line_amount: Option<Decimal> = match item.and_then(|i| rec.line_items.get(i)) {
+                None => self.amount().num(),
+                Some(fields) => {
+                    let get = |s: Option<u32>| {
+                        s.and_then(|s| fields.get(s as usize)).and_then(Value::num)
+                    };
+                    match (get(wk.item_quantity), get(wk.item_price)) {
+                        (Some(q), Some(p)) => Some(q * p),
+                        (None, Some(p)) => Some(p),
+                        _ => get(wk.item_amount),
+                    }
+                }
+            };
+            let line_no = item.map_or(0, |i| i + 1);
+            let line_label = match (self.explain, item.is_some()) {
+                (false, _) => String::new(),
+                (true, true) => format!("line {line_no}"),
+                (true, false) => "the opportunity".to_string(),
+            };
+            let mut error: Option<String> = None;
+            let mut failed = false;
+            let mut rate: Option<Decimal> = None;
+            if let Some(table) = &cm.rate {
+                let mut matched: Option<usize> = None;
+                let mut second: Option<usize> = None;
+                for (ri, row) in prog.rate_rows.iter().enumerate() {
+                    let mut all = true;
+                    for (ki, pat) in row.iter().enumerate() {
+                        let Some(vals) = pat else { continue };
+                        let Some(key) = prog.rate_keys.get(ki).copied() else {
+                            continue;
+                        };
+                        let v = env.eval(key, &mut self.vars, &mut NoRec);
+                        if v.is_absent() || !vals.iter().any(|x| self.names.eq(&v, x)) {
+                            all = false;
+                            break;
+                        }
+                    }
+                    if all {
+                        if matched.is_none() {
+                            matched = Some(ri);
+                            if table.mode == MatchMode::First {
+                                break;
+                            }
+                        } else {
+                            second = Some(ri);
+                            break;
+                        }
+                    }
+                }
+                let row_span = |ri: usize| {
+                    table
+                        .rows
+                        .get(ri)
+                        .map(|r| r.span.clone())
+                        .unwrap_or(table.span.clone())
+                };
+                match (matched, second) {
+                    (Some(ri), None) => {
+                        rate = table.rows.get(ri).map(|r| r.rate);
+                        if self.explain {
+                            let mut r = Rec::default();
+                            for k in &prog.rate_keys {
+                                env.eval(*k, &mut self.vars, &mut r);
+                            }
+                            let msg = format!(
+                                "{line_label}: row {ri} matches, rate {} on {} {}",
+                                pct(rate.unwrap_or_default()),
+                                line_amount
+                                    .map(money_str)
+                                    .unwrap_or_else(|| "(missing)".into()),
+                                c.p.currency
+                            );
+                            self.reason(
+                                format!("commission.rate.row[{ri}]"),
+                                &row_span(ri),
+                                RuleOutcome::Pass,
+                                &r,
+                                msg,
+                            );
+                        }
+                    }
+                    (Some(a), Some(b)) => {
+                        failed = true;
+                        if self.explain {
+                            error = Some(format!(
+                                "{line_label}: rows {a} and {b} both match a `unique match` table"
+                            ));
+                        }
+                    }
+                    (None, _) => {
+                        failed = true;
+                        if self.explain {
+                            error = Some(format!("{line_label}: no rate row matches"));
+                        }
+                    }
+                }
+                if let (Some(e), true) = (&error, self.explain) {
+                    let mut r = Rec::default();
+                    for k in &prog.rate_keys {
+                        env.eval(*k, &mut self.vars, &mut r);
+                    }
+                    self.reason(
+                        "commission.rate".into(),
+                        &table.span,
+                        RuleOutcome::Fail,
+                        &r,
+                        e.clone(),
+                    );
+                    self.out.errors.push(crate::decision::EvalError {
+                        rule: "commission.rate".into(),
+                        location: self.loc(&table.span),
+                        message: format!("{e}; the line earns no commission"),
+                    });
+                }
+            }
+            if line_amount.is_none() && !failed && self.explain {
+                error = Some(format!("{line_label} has no amount"));
+            }
+            let line_comm = match (line_amount, rate) {
+                (Some(a), Some(r)) => a * r,
+                _ => Decimal::ZERO,
+            };
+            total += line_comm;
+            let mut line_rebates = BTreeMap::new();
+            for (bi, rb) in cm.rebates.iter().enumerate() {
+                let Some(id) = prog.rebates.get(bi).copied() else {
+                    continue;
+                };
+                let (held, r) = self.cond(&env, id);
+                if held {
+                    let amt = line_amount.map(|a| a * rb.rate).unwrap_or_default();
+                    rebate_total += amt;
+                    if self.explain {
+                        *rebate_by_name.entry(rb.name.clone()).or_default() += amt;
+                        line_rebates.insert(rb.name.clone(), money_str(amt));
+                        if let Some(u) = rebate_used.get_mut(bi) {
+                            *u = true;
+                        }
+                        let msg = format!(
+                            "{line_label}: rebate `{}` {} = {} {}",
+                            rb.name,
+                            pct(rb.rate),
+                            money_str(amt),
+                            c.p.currency
+                        );
+                        self.reason(
+                            format!("commission.rebate.{}", rb.name),
+                            &rb.span,
+                            RuleOutcome::Pass,
+                            &r,
+                            msg,
+                        );
+                    }
+                }
+            }
+            if self.explain {
+                let product = item
+                    .and_then(|i| rec.line_items.get(i))
+                    .and_then(|f| {
+                        c.p.record(dealflow_dsl::ir::RecordKind::LineItem)?
+                            .field("product")
+                            .and_then(|(s, _)| f.get(s as usize))
+                    })
+                    .and_then(|v| v.as_text().map(str::to_string));
+                lines.push(CommissionLine {
+                    line: line_no,
+                    product,
+                    amount: line_amount.map(money_str).unwrap_or_else(|| "0.00".into()),
+                    rate: rate.map(pct),
+                    commission: money_str(line_comm),
+                    rebates: line_rebates,
+                    error,
+                });
+            }
+        }
+        if self.explain {
+            for (bi, rb) in cm.rebates.iter().enumerate() {
+                if !rebate_used.get(bi).copied().unwrap_or(true) {
+                    let text = prog
+                        .rebates
+                        .get(bi)
+                        .map(|id| self.etext(*id))
+                        .unwrap_or_default();
+                    self.reason(
+                        format!("commission.rebate.{}", rb.name),
+                        &rb.span,
+                        RuleOutcome::Skip,
+                        &Rec::default(),
+                        format!(
+                            "rebate `{}` does not apply: `{text}` does not hold",
+                            rb.name
+                        ),
+                    );
+                }
+            }
+        }
+        let computed = cents(total);
+
+        // Attribution.
+        let env = self.env_for(rec, facts);
+        let mut attributed = true;
+        let mut why_not: Option<String> = None;
+        for (i, a) in cm.attribute.iter().enumerate() {
+            let Some(id) = prog.attribute.get(i).copied() else {
+                continue;
+            };
+            let (ok, r) = self.cond(&env, id);
+            if !ok {
+                attributed = false;
+            }
+            if self.explain {
+                let text = self.etext(id);
+                let msg = match (ok, &a.because) {
+                    (true, _) => format!("attributed to the registering partner: `{text}` holds"),
+                    (false, Some(b)) => format!("not attributed: {b}"),
+                    (false, None) => format!("not attributed: `{text}` does not hold"),
+                };
+                if !ok && why_not.is_none() {
+                    why_not = Some(msg.clone());
+                }
+                let outcome = if ok {
+                    RuleOutcome::Pass
+                } else {
+                    RuleOutcome::Fail
+                };
+                self.reason(
+                    format!("commission.attribute[{i}]"),
+                    &a.span,
+                    outcome,
+                    &r,
+                    msg,
+                );
+            }
+        }
+        let registering = rec.registering_partner().map(str::to_string);
+        if registering.is_none() {
+            attributed = false;
+            if self.explain && why_not.is_none() {
+                why_not = Some("the deal has no registering partner".into());
+            }
+        }
+        let credited = if attributed { computed } else { Decimal::ZERO };
+        let rebates_credited = if attributed {
+            cents(rebate_total)
+        } else {
+            Decimal::ZERO
+        };
+        self.out.summary.commission = Some(credited);
+        if !self.explain {
+            return;
+        }
+
+        // Splits.
+        let mut shares: Vec<ShareEffect> = Vec::new();
+        if attributed {
+            let reg_id = registering.clone().unwrap_or_default();
+            let mut chosen = None;
+            for (si, s) in cm.splits.iter().enumerate() {
+                let (ok, r) = match prog.splits.get(si).copied().flatten() {
+                    Some(id) => self.cond(&env, id),
+                    None => (true, Rec::default()),
+                };
+                let outcome = if ok && chosen.is_none() {
+                    RuleOutcome::Pass
+                } else {
+                    RuleOutcome::Skip
+                };
+                let msg = if outcome == RuleOutcome::Pass {
+                    "commission is split".to_string()
+                } else {
+                    "split does not apply".to_string()
+                };
+                self.reason(format!("commission.split[{si}]"), &s.span, outcome, &r, msg);
+                if ok && chosen.is_none() {
+                    chosen = Some(s);
+                }
+            }
+            let parts: Vec<(String, String, Decimal)> = match chosen {
+                Some(s) => s
+                    .shares
+                    .iter()
+                    .map(|sh| match &sh.role {
+                        SplitRole::Registering => {
+                            ("registering".to_string(), reg_id.clone(), sh.share)
+                        }
+                        SplitRole::Field { name, slot } => {
+                            let pid = rec
+                                .fields
+                                .get(*slot as usize)
+                                .and_then(|v| v.as_text().map(str::to_string));
+                            (
+                                name.clone(),
+                                pid.unwrap_or_else(|| reg_id.clone()),
+                                sh.share,
+                            )
+                        }
+                    })
+                    .collect(),
+                None => vec![("registering".to_string(), reg_id.clone(), Decimal::ONE)],
+            };
+            let mut sum = Decimal::ZERO;
+            for (role, partner, share) in &parts {
+                let amt = cents(credited * share);
+                sum += amt;
+                shares.push(ShareEffect {
+                    role: role.clone(),
+                    partner: partner.clone(),
+                    share: pct(*share),
+                    amount: money_str(amt),
+                });
+            }
+            // Remainder cent(s) go to the first share so shares sum to the total.
+            if let Some(first) = shares.first_mut() {
+                let fixed = first.amount.parse::<Decimal>().unwrap_or_default() + (credited - sum);
+                first.amount = money_str(fixed);
+            }
+        }
+        let opp_amount = self.amount().num();
+        let amounts = &mut self.out.effects.amounts;
+        amounts.insert("commission".into(), money_str(credited));
+        amounts.insert("rebate".into(), money_str(rebates_credited));
+        if attributed {
+            for (name, amt) in &rebate_by_name {
+                amounts.insert(format!("rebate.{name}"), money_str(*amt));
+            }
+        }
+        let mut per_partner: BTreeMap<String, Decimal> = BTreeMap::new();
+        for s in &shares {
+            *per_partner.entry(s.partner.clone()).or_default() +=
+                s.amount.parse::<Decimal>().unwrap_or_default();
+        }
+        for (p, a) in per_partner {
+            amounts.insert(format!("commission.{p}"), money_str(a));
+        }
+        if let Some(a) = opp_amount {
+            amounts.insert("amount".into(), money_str(a));
+        }
+        self.out.effects.commission = Some(CommissionEffect {
+            attributed,
+            partner: registering,
+            reason: why_not.filter(|_| !attributed),
+            lines,
+            computed: money_str(computed),
+            total: money_str(credited),
+            rebate_total: money_str(rebates_credited),
+            shares,
+        });
+    }
+}

@@ -1,0 +1,470 @@
+//! Decision making: one function per action, all driven by the compiled rules.
+//!
+//! A [`Decider`] runs in one of two modes. With `explain` on it records a
+//! [`Reason`] for every rule it evaluates (rule id, source location, values read,
+//! message), the missing evidence, what would make a denial pass, and the effects.
+//! With `explain` off it only computes the outcome and a small numeric
+//! [`Summary`], without building strings or traces.
+
+mod commission;
+mod evaluate;
+mod register;
+mod route;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use dealflow_dsl::ir::{self, Span, StageId, StageKind};
+use dealflow_dsl::SourceFile;
+use rust_decimal::Decimal;
+
+use crate::action::{Action, Audience};
+use crate::calendar::BusinessCalendar;
+use crate::compile::{field_name, ExprId, Node, Program};
+use crate::decision::{Effects, EvalError, Outcome, Reason, RuleOutcome, StageChange};
+use crate::eval::{Env, NoRec, Rec};
+use crate::facts::Facts;
+use crate::record::{Context, Record};
+use crate::value::{ArithError, Names, Value};
+use crate::workflow::Workflow;
+
+/// Numbers computed on every path (the fast path returns only these).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Bit i set: hygiene flag i raised (first 64 flags).
+    pub flags: u64,
+    pub weighted_amount: Option<Decimal>,
+    /// Pools with status `assign`.
+    pub cosell_assigned: u32,
+    /// Commission credited (after attribution).
+    pub commission: Option<Decimal>,
+}
+
+/// What a decision accumulates.
+#[derive(Default)]
+pub(crate) struct Out {
+    pub outcome: Option<Outcome>,
+    pub reasons: Vec<Reason>,
+    pub missing: Vec<String>,
+    pub to_pass: Vec<String>,
+    pub flags: Vec<String>,
+    pub errors: Vec<EvalError>,
+    pub effects: Effects,
+    pub summary: Summary,
+}
+
+/// The compiled policy pieces a decision needs.
+#[derive(Clone, Copy)]
+pub(crate) struct Compiled<'a> {
+    pub p: &'a ir::Policy,
+    pub prog: &'a Program,
+    pub wf: &'a Workflow,
+    pub cal: Option<&'a BusinessCalendar>,
+    pub src: &'a SourceFile,
+}
+
+static NO_VALUES: [Value; 0] = [];
+static ABSENT: Value = Value::Absent;
+
+/// One decision in progress.
+pub(crate) struct Decider<'a> {
+    pub c: Compiled<'a>,
+    pub names: &'a Names<'a>,
+    pub rec: &'a Record,
+    pub cx: &'a Context,
+    pub now: DateTime<Utc>,
+    pub facts: &'a Facts,
+    pub audience: &'a Audience,
+    pub explain: bool,
+    pub vars: Vec<Value>,
+    pub out: Out,
+}
+
+impl<'a> Decider<'a> {
+    /// The environment of a record (the decision's own by default).
+    pub fn env_for<'b>(&self, rec: &'b Record, facts: &'b Facts) -> Env<'b>
+    where
+        'a: 'b,
+    {
+        Env {
+            prog: self.c.prog,
+            names: self.names,
+            opp: &rec.fields,
+            partner: rec.partner.as_ref().map_or(&NO_VALUES[..], |p| &p.fields),
+            account: rec.account.as_ref().map_or(&NO_VALUES[..], |a| &a.fields),
+            account_key: rec.account.as_ref().map_or(&ABSENT, |a| &a.key),
+            lead: self.cx.lead.as_ref().map_or(&NO_VALUES[..], |l| &l.fields),
+            items: &rec.line_items,
+            item: None,
+            facts,
+            flags: &NO_VALUES,
+            tz: self.c.cal.map(BusinessCalendar::tz),
+        }
+    }
+
+    pub fn env(&self) -> Env<'a> {
+        self.env_for(self.rec, self.facts)
+    }
+
+    /// `file:line:col` of a span.
+    pub fn loc(&self, span: &Span) -> String {
+        self.c.src.location(span.start)
+    }
+
+    /// The source text of a span, whitespace collapsed.
+    pub fn text(&self, span: &Span) -> String {
+        let t = self.c.src.text.get(span.clone()).unwrap_or("");
+        t.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    /// The source text of a compiled expression.
+    pub fn etext(&self, id: ExprId) -> String {
+        match self.c.prog.spans.get(id as usize) {
+            Some(s) => self.text(s),
+            None => String::new(),
+        }
+    }
+
+    /// Evaluates a condition, recording reads when explaining.
+    pub fn cond(&mut self, env: &Env<'_>, id: ExprId) -> (bool, Rec) {
+        if self.explain {
+            let mut r = Rec::default();
+            let ok = env.holds(id, &mut self.vars, &mut r);
+            (ok, r)
+        } else {
+            (env.holds(id, &mut self.vars, &mut NoRec), Rec::default())
+        }
+    }
+
+    /// Evaluates a value, recording reads when explaining.
+    pub fn value(&mut self, env: &Env<'_>, id: ExprId) -> (Value, Rec) {
+        if self.explain {
+            let mut r = Rec::default();
+            let v = env.eval(id, &mut self.vars, &mut r);
+            (v, r)
+        } else {
+            (env.eval(id, &mut self.vars, &mut NoRec), Rec::default())
+        }
+    }
+
+    /// Renders recorded reads as `name -> value`.
+    pub fn values(&self, rec: &Rec) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        for (node, v) in &rec.reads {
+            let name = match self.c.prog.node(*node) {
+                Node::Field(kind, slot) => self
+                    .c
+                    .p
+                    .record(*kind)
+                    .and_then(|r| r.fields.get(*slot as usize))
+                    .map(|f| field_name(*kind, &f.name)),
+                Node::Builtin(b) => Some(b.name().to_string()),
+                Node::AccountKey => Some("account".to_string()),
+                Node::Flag(f) => self
+                    .c
+                    .p
+                    .hygiene
+                    .as_ref()
+                    .and_then(|h| h.flags.get(*f as usize))
+                    .map(|f| f.name.clone()),
+                _ => None,
+            };
+            if let Some(name) = name {
+                out.entry(name).or_insert_with(|| self.names.render(v));
+            }
+        }
+        out
+    }
+
+    /// Records a reason (and any evaluation errors of its expression).
+    pub fn reason(
+        &mut self,
+        rule: String,
+        span: &Span,
+        outcome: RuleOutcome,
+        rec: &Rec,
+        message: String,
+    ) {
+        if !self.explain {
+            return;
+        }
+        for (node, e) in &rec.errors {
+            let at = self
+                .c
+                .prog
+                .spans
+                .get(*node as usize)
+                .cloned()
+                .unwrap_or_else(|| span.clone());
+            let what = match e {
+                ArithError::DivideByZero => "division by zero",
+                ArithError::Overflow => "arithmetic overflow",
+            };
+            self.out.errors.push(EvalError {
+                rule: rule.clone(),
+                location: self.loc(&at),
+                message: format!(
+                    "{what} in `{}`; the value is treated as missing",
+                    self.text(&at)
+                ),
+            });
+        }
+        let values = self.values(rec);
+        let location = self.loc(span);
+        self.out.reasons.push(Reason {
+            rule,
+            location,
+            outcome,
+            values,
+            message,
+        });
+    }
+
+    /// A fail reason with no expression (structural rules).
+    pub fn fail(&mut self, rule: String, span: &Span, message: String) {
+        self.reason(rule, span, RuleOutcome::Fail, &Rec::default(), message);
+    }
+
+    /// The opportunity amount, if declared and present.
+    pub fn amount(&self) -> Value {
+        match self.c.prog.well_known.amount {
+            Some(s) => self
+                .rec
+                .fields
+                .get(s as usize)
+                .cloned()
+                .unwrap_or(Value::Absent),
+            None => Value::Absent,
+        }
+    }
+
+    pub fn stage_name(&self, s: StageId) -> &'a str {
+        self.c.p.stage(s).map(|s| s.name.as_str()).unwrap_or("?")
+    }
+
+    /// Runs the decision for an action.
+    pub fn run(&mut self, action: &Action) {
+        if self.explain {
+            self.out.effects.currency = self.c.p.currency.clone();
+        }
+        let outcome = match action {
+            Action::Advance { to } => match self.c.p.stage_by_name(to) {
+                Some(to) => self.advance(to),
+                None => {
+                    let names: Vec<&str> =
+                        self.c.p.stages.iter().map(|s| s.name.as_str()).collect();
+                    self.fail(
+                        "action.advance".into(),
+                        &(0..0),
+                        format!(
+                            "unknown stage `{to}`; declared stages: {}",
+                            names.join(", ")
+                        ),
+                    );
+                    Outcome::Error
+                }
+            },
+            Action::Register => self.register(),
+            Action::Evaluate => self.evaluate(),
+            Action::CloseWon => self.close(StageKind::Won),
+            Action::CloseLost => self.close(StageKind::Lost),
+            Action::RouteLead => self.route_lead(),
+        };
+        self.out.outcome = Some(outcome);
+    }
+
+    fn advance(&mut self, to: StageId) -> Outcome {
+        if self.transition(to) {
+            if self.explain {
+                self.out.effects.stage_change = Some(StageChange {
+                    from: self.stage_name(self.rec.stage).to_string(),
+                    to: self.stage_name(to).to_string(),
+                });
+            }
+            Outcome::Approved
+        } else {
+            Outcome::Denied
+        }
+    }
+
+    fn close(&mut self, kind: StageKind) -> Outcome {
+        let target = self
+            .c
+            .p
+            .stages
+            .iter()
+            .position(|s| s.kind == kind)
+            .map(|i| StageId(i as u32));
+        let Some(to) = target else {
+            let what = if kind == StageKind::Won {
+                "won"
+            } else {
+                "lost"
+            };
+            self.fail(
+                format!("action.close_{what}"),
+                &(0..0),
+                format!("the policy declares no {what} stage"),
+            );
+            return Outcome::Error;
+        };
+        let outcome = self.advance(to);
+        if outcome == Outcome::Approved && kind == StageKind::Won {
+            self.commission(self.facts);
+        }
+        outcome
+    }
+
+    /// Checks the flow edge(s) `current -> to` and `to`'s requirements. True when
+    /// the move is allowed.
+    pub fn transition(&mut self, to: StageId) -> bool {
+        let cur = self.rec.stage;
+        let c = self.c;
+        let env = self.env();
+        let (cur_name, to_name) = (self.stage_name(cur), self.stage_name(to));
+        let mut any_edge = false;
+        let mut flow_ok = false;
+        let mut failed_guard: Option<Span> = None;
+        for edge in c.wf.edges(cur, to) {
+            any_edge = true;
+            let from = if edge.from_any { "any" } else { cur_name };
+            let ok = match edge.guard {
+                None => {
+                    if self.explain {
+                        self.reason(
+                            format!("flow.{from}->{to_name}"),
+                            &edge.span,
+                            RuleOutcome::Pass,
+                            &Rec::default(),
+                            format!("the flow allows `{from} -> {to_name}`"),
+                        );
+                    }
+                    true
+                }
+                Some(g) => {
+                    let (ok, rec) = self.cond(&env, g);
+                    if self.explain {
+                        let gspan = c
+                            .prog
+                            .spans
+                            .get(g as usize)
+                            .cloned()
+                            .unwrap_or_else(|| edge.span.clone());
+                        let msg = match (ok, &edge.because) {
+                            (true, _) => format!(
+                                "`{from} -> {to_name}` is allowed: `{}` holds",
+                                self.text(&gspan)
+                            ),
+                            (false, Some(b)) => b.clone(),
+                            (false, None) => {
+                                format!("`{from} -> {to_name}` requires `{}`", self.text(&gspan))
+                            }
+                        };
+                        let outcome = if ok {
+                            RuleOutcome::Pass
+                        } else {
+                            RuleOutcome::Fail
+                        };
+                        self.reason(
+                            format!("flow.{from}->{to_name}"),
+                            &edge.span,
+                            outcome,
+                            &rec,
+                            msg,
+                        );
+                        if !ok && failed_guard.is_none() {
+                            failed_guard = Some(gspan);
+                        }
+                    }
+                    ok
+                }
+            };
+            if ok {
+                flow_ok = true;
+                if !self.explain {
+                    break;
+                }
+            }
+        }
+        if !any_edge {
+            if self.explain {
+                let next: Vec<&str> =
+                    c.wf.successors(cur)
+                        .into_iter()
+                        .map(|s| self.stage_name(s))
+                        .collect();
+                let span = c.p.stage(to).map(|s| s.span.clone()).unwrap_or(0..0);
+                let msg = if cur == to {
+                    format!("the deal is already in `{to_name}`")
+                } else if next.is_empty() {
+                    format!("the flow has no transition from `{cur_name}` to `{to_name}`; `{cur_name}` is final")
+                } else {
+                    format!(
+                        "the flow has no transition from `{cur_name}` to `{to_name}`; allowed next stages: {}",
+                        next.join(", ")
+                    )
+                };
+                self.fail(format!("flow.{cur_name}->{to_name}"), &span, msg);
+            }
+            return false;
+        }
+        if !flow_ok && !self.explain {
+            return false;
+        }
+        if let Some(g) = failed_guard.filter(|_| !flow_ok) {
+            let t = self.text(&g);
+            self.out.to_pass.push(format!("make `{t}` hold"));
+        }
+        let mut reqs_ok = true;
+        let items = c
+            .prog
+            .requires
+            .get(to.0 as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        for (k, item) in items.iter().enumerate() {
+            let (ok, rec) = self.cond(&env, item.expr);
+            if !ok {
+                reqs_ok = false;
+                if !self.explain {
+                    return false;
+                }
+            }
+            if self.explain {
+                let text = self.text(&item.span);
+                let msg = match (ok, &item.evidence, &item.because) {
+                    (true, Some(ev), _) => format!("evidence `{ev}` is present"),
+                    (true, None, _) => format!("`{text}` holds"),
+                    (false, Some(ev), Some(b)) => format!("missing evidence `{ev}`: {b}"),
+                    (false, Some(ev), None) => format!("missing evidence `{ev}`"),
+                    (false, None, Some(b)) => b.clone(),
+                    (false, None, None) => format!("`{to_name}` requires `{text}`"),
+                };
+                if !ok {
+                    match &item.evidence {
+                        Some(ev) => {
+                            if !self.out.missing.contains(ev) {
+                                self.out.missing.push(ev.clone());
+                                self.out.to_pass.push(format!("provide `{ev}`"));
+                            }
+                        }
+                        None => self.out.to_pass.push(format!("make `{text}` hold")),
+                    }
+                }
+                let outcome = if ok {
+                    RuleOutcome::Pass
+                } else {
+                    RuleOutcome::Fail
+                };
+                self.reason(
+                    format!("stage.{to_name}.requires[{k}]"),
+                    &item.span,
+                    outcome,
+                    &rec,
+                    msg,
+                );
+            }
+        }
+        flow_ok && reqs_ok
+    }
+}

@@ -1,0 +1,518 @@
+//! `register`: open-from stage, eligibility, duplicates, conflicts, then
+//! auto-approval or the review queue (SLA and escalations on the business
+//! calendar), late detection and the registration discount.
+
+use rust_decimal::Decimal;
+
+use super::Decider;
+use crate::action::Audience;
+use crate::calendar::add_duration;
+use crate::compile::{ConflictProg, ExprId};
+use crate::decision::{
+    DiscountEffect, Escalation, Outcome, RegistrationEffect, ReviewEffect, RuleOutcome,
+};
+use crate::eval::{NoRec, Rec};
+use crate::facts::{protection_end, Facts};
+use crate::record::{normalize_key, Record, RegStatus};
+use crate::value::{money_str, rfc3339, Value};
+
+impl Decider<'_> {
+    /// Key values of a record (for duplicate/conflict matching).
+    fn keys_of(&mut self, rec: &Record, facts: &Facts, keys: &[ExprId]) -> Vec<Value> {
+        let env = self.env_for(rec, facts);
+        keys.iter()
+            .map(|k| env.eval(*k, &mut self.vars, &mut NoRec))
+            .collect()
+    }
+
+    fn keys_match(&self, a: &[Value], b: &[Value]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| match (x, y) {
+                (Value::Text(p), Value::Text(q)) => normalize_key(p) == normalize_key(q),
+                (Value::Absent, _) | (_, Value::Absent) => false,
+                _ => self.names.eq(x, y),
+            })
+    }
+
+    /// Whether the viewer may see the identity behind another record.
+    fn visible(&self, other: &Record) -> bool {
+        match self.audience {
+            Audience::Vendor => true,
+            Audience::Partner(v) => {
+                other.registering_partner() == Some(v.as_str())
+                    && other.partner_id().is_none_or(|p| p == v)
+            }
+        }
+    }
+
+    pub(super) fn register(&mut self) -> Outcome {
+        let c = self.c;
+        let Some(reg) = &c.p.registration else {
+            self.fail(
+                "action.register".into(),
+                &(0..0),
+                "the policy has no `registration` section".into(),
+            );
+            return Outcome::Error;
+        };
+        let prog = &c.prog.registration;
+        let env = self.env();
+        let mut denied = false;
+        let mut blocked_for_good = false;
+
+        if let Some((from, span)) = &reg.open_from {
+            let ok = self.rec.stage >= *from;
+            let (cur, min) = (self.stage_name(self.rec.stage), self.stage_name(*from));
+            if self.explain {
+                let msg = if ok {
+                    format!("stage `{cur}` is at or after `{min}`")
+                } else {
+                    format!("registration opens at stage `{min}`, the deal is in `{cur}`")
+                };
+                let outcome = if ok {
+                    RuleOutcome::Pass
+                } else {
+                    RuleOutcome::Fail
+                };
+                self.reason(
+                    "registration.open_from".into(),
+                    span,
+                    outcome,
+                    &Rec::default(),
+                    msg,
+                );
+                if !ok {
+                    self.out
+                        .to_pass
+                        .push(format!("stage must be at least {min}"));
+                }
+            }
+            denied |= !ok;
+        }
+
+        for (i, cond) in reg.eligible.iter().enumerate() {
+            let Some(id) = prog.eligible.get(i).copied() else {
+                continue;
+            };
+            let (ok, rec) = self.cond(&env, id);
+            denied |= !ok;
+            if self.explain {
+                let text = self.etext(id);
+                let msg = match (ok, &cond.because) {
+                    (true, _) => format!("eligible: `{text}` holds"),
+                    (false, Some(b)) => b.clone(),
+                    (false, None) => format!("not eligible: `{text}` does not hold"),
+                };
+                if !ok {
+                    self.out.to_pass.push(format!("make `{text}` hold"));
+                }
+                let outcome = if ok {
+                    RuleOutcome::Pass
+                } else {
+                    RuleOutcome::Fail
+                };
+                self.reason(
+                    format!("registration.eligible[{i}]"),
+                    &cond.span,
+                    outcome,
+                    &rec,
+                    msg,
+                );
+            }
+        }
+
+        if let Some(dup) = &reg.duplicate {
+            let keys = prog.duplicate_keys.clone();
+            let mine = self.keys_of(self.rec, self.facts, &keys);
+            let mut found = false;
+            for other in &self.cx.registrations {
+                if other.id == self.rec.id {
+                    continue;
+                }
+                let Some(oreg) = &other.registration else {
+                    continue;
+                };
+                if matches!(
+                    oreg.status,
+                    RegStatus::None | RegStatus::Rejected | RegStatus::Expired
+                ) {
+                    continue;
+                }
+                let Some(sub) = oreg.submitted_at else {
+                    continue;
+                };
+                if add_duration(c.cal, sub, dup.within.seconds, dup.within.business) < self.now
+                    || sub > self.now
+                {
+                    continue;
+                }
+                let ofacts = Facts::derive(c.p, c.cal, other, self.cx, self.now, false);
+                let theirs = self.keys_of(other, &ofacts, &keys);
+                if !self.keys_match(&mine, &theirs) {
+                    continue;
+                }
+                found = true;
+                if !self.explain {
+                    break;
+                }
+                let msg = if self.visible(other) {
+                    format!(
+                        "duplicate of registration `{}` on opportunity `{}` by partner `{}`, submitted {}",
+                        oreg.id.as_deref().unwrap_or("?"),
+                        other.id,
+                        other.registering_partner().unwrap_or("?"),
+                        rfc3339(sub)
+                    )
+                } else {
+                    format!(
+                        "an existing registration for the same deal was submitted {}",
+                        sub.date_naive()
+                    )
+                };
+                let values = self.key_values(&mine, &keys);
+                self.reason(
+                    "registration.duplicate".into(),
+                    &dup.span,
+                    RuleOutcome::Fail,
+                    &values,
+                    msg,
+                );
+            }
+            if found {
+                denied = true;
+                blocked_for_good = true;
+            } else if self.explain {
+                let values = self.key_values(&mine, &keys);
+                let msg = format!(
+                    "no other registration on the same keys within {}",
+                    crate::value::render_duration(dup.within.seconds)
+                );
+                self.reason(
+                    "registration.duplicate".into(),
+                    &dup.span,
+                    RuleOutcome::Pass,
+                    &values,
+                    msg,
+                );
+            }
+        }
+
+        for (i, conflict) in reg.conflicts.iter().enumerate() {
+            let rule = format!("registration.conflict[{i}]");
+            match prog.conflicts.get(i) {
+                Some(ConflictProg::When(id)) => {
+                    let (held, rec) = self.cond(&env, *id);
+                    if held {
+                        denied = true;
+                        blocked_for_good = true;
+                    }
+                    if self.explain {
+                        let text = self.text(
+                            &c.prog
+                                .spans
+                                .get(*id as usize)
+                                .cloned()
+                                .unwrap_or(conflict.span.clone()),
+                        );
+                        let msg = match (held, &conflict.reject) {
+                            (true, Some(r)) => r.clone(),
+                            (true, None) => format!("conflict: `{text}` holds"),
+                            (false, _) => format!("no conflict: `{text}` does not hold"),
+                        };
+                        let outcome = if held {
+                            RuleOutcome::Fail
+                        } else {
+                            RuleOutcome::Pass
+                        };
+                        self.reason(rule, &conflict.span, outcome, &rec, msg);
+                    }
+                }
+                Some(ConflictProg::OtherProtected(keys)) => {
+                    let keys = keys.clone();
+                    let mine = self.keys_of(self.rec, self.facts, &keys);
+                    let me = self.rec.registering_partner();
+                    let mut held = false;
+                    for other in &self.cx.registrations {
+                        if other.id == self.rec.id || other.registering_partner() == me {
+                            continue;
+                        }
+                        let Some(oreg) = &other.registration else {
+                            continue;
+                        };
+                        if oreg.status != RegStatus::Approved {
+                            continue;
+                        }
+                        let Some(until) =
+                            protection_end(c.p, c.cal, other).filter(|u| *u > self.now)
+                        else {
+                            continue;
+                        };
+                        let ofacts = Facts::derive(c.p, c.cal, other, self.cx, self.now, false);
+                        let theirs = self.keys_of(other, &ofacts, &keys);
+                        if !self.keys_match(&mine, &theirs) {
+                            continue;
+                        }
+                        held = true;
+                        if !self.explain {
+                            break;
+                        }
+                        let head = conflict
+                            .reject
+                            .clone()
+                            .unwrap_or_else(|| "channel conflict".into());
+                        let msg = if self.visible(other) {
+                            format!(
+                                "{head}: registration `{}` of partner `{}` on opportunity `{}` is protected until {}",
+                                oreg.id.as_deref().unwrap_or("?"),
+                                other.registering_partner().unwrap_or("?"),
+                                other.id,
+                                rfc3339(until)
+                            )
+                        } else {
+                            format!(
+                                "{head}: an existing protected registration until {}",
+                                until.date_naive()
+                            )
+                        };
+                        let values = self.key_values(&mine, &keys);
+                        self.reason(
+                            rule.clone(),
+                            &conflict.span,
+                            RuleOutcome::Fail,
+                            &values,
+                            msg,
+                        );
+                    }
+                    if held {
+                        denied = true;
+                        blocked_for_good = true;
+                    } else if self.explain {
+                        let values = self.key_values(&mine, &keys);
+                        self.reason(
+                            rule,
+                            &conflict.span,
+                            RuleOutcome::Pass,
+                            &values,
+                            "no other partner holds a protected registration on the same keys"
+                                .into(),
+                        );
+                    }
+                }
+                None => {}
+            }
+        }
+
+        if denied {
+            if blocked_for_good {
+                self.out.to_pass.clear();
+            }
+            return Outcome::Denied;
+        }
+
+        // Auto-approval: the first holding condition wins.
+        let mut auto = false;
+        for (i, cond) in reg.auto_approve.iter().enumerate() {
+            let Some(id) = prog.auto_approve.get(i).copied() else {
+                continue;
+            };
+            if auto && !self.explain {
+                break;
+            }
+            let (ok, rec) = self.cond(&env, id);
+            if self.explain {
+                let text = self.etext(id);
+                let (outcome, msg) = match (ok, auto) {
+                    (true, false) => (RuleOutcome::Pass, format!("auto-approved: `{text}` holds")),
+                    (true, true) => (
+                        RuleOutcome::Skip,
+                        format!("`{text}` holds but an earlier rule already approved"),
+                    ),
+                    (false, _) => (
+                        RuleOutcome::Skip,
+                        format!("not auto-approved: `{text}` does not hold"),
+                    ),
+                };
+                self.reason(
+                    format!("registration.auto_approve[{i}]"),
+                    &cond.span,
+                    outcome,
+                    &rec,
+                    msg,
+                );
+            }
+            auto |= ok;
+        }
+
+        let mut effect = RegistrationEffect {
+            status: if auto { "approved" } else { "pending" }.into(),
+            protected_until: None,
+            review: None,
+            late: false,
+            discount: None,
+        };
+        if auto {
+            if let Some((d, span)) = &reg.protect {
+                let until = add_duration(c.cal, self.now, d.seconds, d.business);
+                if self.explain {
+                    effect.protected_until = Some(rfc3339(until));
+                    let msg = format!(
+                        "protected for {} until {}",
+                        crate::value::render_duration(d.seconds),
+                        rfc3339(until)
+                    );
+                    self.reason(
+                        "registration.protect".into(),
+                        span,
+                        RuleOutcome::Pass,
+                        &Rec::default(),
+                        msg,
+                    );
+                }
+            }
+        } else if let Some(rv) = &reg.review {
+            let deadline = add_duration(c.cal, self.now, rv.within.seconds, rv.within.business);
+            if self.explain {
+                let mut escalations = Vec::new();
+                for (i, e) in reg.escalations.iter().enumerate() {
+                    let at = add_duration(c.cal, self.now, e.after.seconds, e.after.business);
+                    escalations.push(Escalation {
+                        to: e.to.clone(),
+                        at: rfc3339(at),
+                    });
+                    let msg = format!(
+                        "escalates to `{}` at {} if still pending",
+                        e.to,
+                        rfc3339(at)
+                    );
+                    self.reason(
+                        format!("registration.escalate[{i}]"),
+                        &e.span,
+                        RuleOutcome::Pass,
+                        &Rec::default(),
+                        msg,
+                    );
+                }
+                let msg = format!(
+                    "queued for review by `{}`, decision due by {}",
+                    rv.queue,
+                    rfc3339(deadline)
+                );
+                self.reason(
+                    "registration.review".into(),
+                    &rv.span,
+                    RuleOutcome::Pass,
+                    &Rec::default(),
+                    msg,
+                );
+                effect.review = Some(ReviewEffect {
+                    queue: rv.queue.clone(),
+                    deadline: rfc3339(deadline),
+                    escalations,
+                });
+            }
+        }
+
+        let mut late = false;
+        for (i, cond) in reg.late.iter().enumerate() {
+            let Some(id) = prog.late.get(i).copied() else {
+                continue;
+            };
+            let (held, rec) = self.cond(&env, id);
+            late |= held;
+            if self.explain {
+                let text = self.etext(id);
+                let (outcome, msg) = if held {
+                    (
+                        RuleOutcome::Fail,
+                        format!("late registration: `{text}` holds"),
+                    )
+                } else {
+                    (
+                        RuleOutcome::Pass,
+                        format!("not late: `{text}` does not hold"),
+                    )
+                };
+                self.reason(
+                    format!("registration.late[{i}]"),
+                    &cond.span,
+                    outcome,
+                    &rec,
+                    msg,
+                );
+            }
+        }
+        effect.late = late;
+        if late && self.explain {
+            self.out.flags.push("late".into());
+        }
+
+        // Discount: `approved` means approved by this decision.
+        let mut dfacts = self.facts.clone();
+        dfacts.set_approved(auto);
+        let denv = self.env_for(self.rec, &dfacts);
+        let mut chosen: Option<Decimal> = None;
+        for (i, d) in reg.discounts.iter().enumerate() {
+            let (ok, rec) = match prog.discounts.get(i).copied().flatten() {
+                Some(id) => self.cond(&denv, id),
+                None => (true, Rec::default()),
+            };
+            if self.explain {
+                let pct = format!("{}%", (d.rate * Decimal::ONE_HUNDRED).normalize());
+                let (outcome, msg) = match (ok, chosen.is_some()) {
+                    (true, false) => (RuleOutcome::Pass, format!("discount {pct} applies")),
+                    (true, true) => (
+                        RuleOutcome::Skip,
+                        format!("discount {pct} not used: an earlier discount applies"),
+                    ),
+                    (false, _) => (RuleOutcome::Skip, format!("discount {pct} does not apply")),
+                };
+                self.reason(
+                    format!("registration.discount[{i}]"),
+                    &d.span,
+                    outcome,
+                    &rec,
+                    msg,
+                );
+            }
+            if ok && chosen.is_none() {
+                chosen = Some(d.rate);
+            }
+        }
+        if self.explain {
+            let amount = self.amount().num();
+            if let Some(a) = amount {
+                self.out
+                    .effects
+                    .amounts
+                    .insert("amount".into(), money_str(a));
+            }
+            if let Some(rate) = chosen {
+                let disc = amount.map(|a| a * rate).unwrap_or_default();
+                effect.discount = Some(DiscountEffect {
+                    rate: format!("{}%", (rate * Decimal::ONE_HUNDRED).normalize()),
+                    amount: money_str(disc),
+                });
+                self.out
+                    .effects
+                    .amounts
+                    .insert("discount".into(), money_str(disc));
+            }
+            self.out.effects.registration = Some(effect);
+        }
+        if auto {
+            Outcome::Approved
+        } else {
+            Outcome::Review
+        }
+    }
+
+    fn key_values(&self, vals: &[Value], keys: &[ExprId]) -> Rec {
+        let mut r = Rec::default();
+        if self.explain {
+            for (k, v) in keys.iter().zip(vals) {
+                r.reads.push((*k, v.clone()));
+            }
+        }
+        r
+    }
+}

@@ -1,0 +1,354 @@
+//! The decision: what the engine answers for one action, with every rule it
+//! evaluated (rule id, source location, values seen, outcome, message), what is
+//! missing, what would make a denial pass, and the effects. Serialization is
+//! deterministic: fields in declaration order, maps sorted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::Serialize;
+
+/// The answer to an action.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The action is allowed (advance, close, auto-approved registration).
+    Approved,
+    /// The action is refused; at least one reason has outcome `fail`.
+    Denied,
+    /// A registration waits in a manual review queue.
+    Review,
+    /// `evaluate` ran (flags, forecast, co-sell, commission preview).
+    Evaluated,
+    /// `route_lead` found at least one eligible partner.
+    Routed,
+    /// The action could not be decided (e.g. the policy has no such section).
+    Error,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Approved => "approved",
+            Outcome::Denied => "denied",
+            Outcome::Review => "review",
+            Outcome::Evaluated => "evaluated",
+            Outcome::Routed => "routed",
+            Outcome::Error => "error",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one rule came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// Satisfied, or (for selectors) applied.
+    Pass,
+    /// Not satisfied, or a problem detected (duplicate, conflict, flag, never).
+    Fail,
+    /// Not applicable or not selected.
+    Skip,
+}
+
+/// One evaluated rule.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Reason {
+    /// Stable rule id, e.g. `stage.Qualification.requires[0]`.
+    pub rule: String,
+    /// `file:line:col` in the policy source.
+    pub location: String,
+    pub outcome: RuleOutcome,
+    /// Fields and built-ins the rule read, rendered.
+    pub values: BTreeMap<String, String>,
+    pub message: String,
+}
+
+/// The policy a decision was made with.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PolicyRef {
+    pub name: String,
+    pub version: String,
+    /// Hex sha256 of the normalized source.
+    pub hash: String,
+}
+
+/// An evaluation error (division by zero, ambiguous unique match...).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalError {
+    pub rule: String,
+    pub location: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StageChange {
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Escalation {
+    pub to: String,
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReviewEffect {
+    pub queue: String,
+    /// SLA deadline on the business calendar.
+    pub deadline: String,
+    pub escalations: Vec<Escalation>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DiscountEffect {
+    pub rate: String,
+    pub amount: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RegistrationEffect {
+    /// `approved` or `pending`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protected_until: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub review: Option<ReviewEffect>,
+    pub late: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discount: Option<DiscountEffect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ForecastEffect {
+    pub category: String,
+    pub probability: String,
+    pub excluded: bool,
+    /// Product of the applicable downweight factors.
+    pub downweight: String,
+    pub weighted_amount: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CosellEffect {
+    pub pool: String,
+    /// `assign`, `waitlist` or `ineligible`.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<String>,
+    pub capacity_remaining: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommissionLine {
+    /// 1-based line number (0 when the opportunity amount is used).
+    pub line: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    pub amount: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate: Option<String>,
+    pub commission: String,
+    pub rebates: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ShareEffect {
+    pub role: String,
+    pub partner: String,
+    pub share: String,
+    pub amount: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommissionEffect {
+    /// Whether the registering partner is credited.
+    pub attributed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partner: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub lines: Vec<CommissionLine>,
+    /// Commission before attribution.
+    pub computed: String,
+    pub total: String,
+    pub rebate_total: String,
+    pub shares: Vec<ShareEffect>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RankedPartner {
+    pub rank: usize,
+    pub partner: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Ranking key values, rendered.
+    pub keys: Vec<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ExcludedPartner {
+    pub partner: String,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoutingEffect {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lead: Option<String>,
+    pub eligible_count: usize,
+    pub excluded_count: usize,
+    pub ranked: Vec<RankedPartner>,
+    pub excluded: Vec<ExcludedPartner>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reroute_at_most: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub convert_to: Option<String>,
+}
+
+/// What the decision changes or schedules.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Effects {
+    /// Currency of every amount.
+    pub currency: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stage_change: Option<StageChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<RegistrationEffect>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<ForecastEffect>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cosell: Vec<CosellEffect>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commission: Option<CommissionEffect>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<RoutingEffect>,
+    /// Named amounts as decimal strings (`amount`, `weighted_amount`, `commission`,
+    /// `rebate`, `discount`, `commission.<partner>`...).
+    pub amounts: BTreeMap<String, String>,
+}
+
+/// A decision. See `docs/decisions.md` for the format.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// The action as text: `advance Proposal`, `register`...
+    pub action: String,
+    /// `vendor` or `partner:<id>`.
+    pub audience: String,
+    pub policy: PolicyRef,
+    /// The injected clock, RFC 3339.
+    pub evaluated_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub opportunity: Option<String>,
+    pub reasons: Vec<Reason>,
+    /// Missing evidence field names.
+    pub missing: Vec<String>,
+    /// Changes that would turn the denial into an approval (empty when none exists).
+    pub to_pass: Vec<String>,
+    pub flags: Vec<String>,
+    pub effects: Effects,
+    pub errors: Vec<EvalError>,
+}
+
+impl Decision {
+    /// Pretty JSON; byte-identical for identical inputs.
+    pub fn to_json_pretty(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Reasons with outcome `fail`.
+    pub fn failed(&self) -> impl Iterator<Item = &Reason> {
+        self.reasons
+            .iter()
+            .filter(|r| r.outcome == RuleOutcome::Fail)
+    }
+
+    /// Replaces every occurrence of the given strings (other partners' ids, names,
+    /// registration and opportunity ids) in every text of the decision.
+    pub(crate) fn scrub(&mut self, foreign: &BTreeSet<String>) {
+        let mut tokens: Vec<&str> = foreign
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+            .collect();
+        tokens.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+        if tokens.is_empty() {
+            return;
+        }
+        let fix = |s: &mut String| {
+            for t in &tokens {
+                if s.contains(t) {
+                    *s = s.replace(t, "[redacted]");
+                }
+            }
+        };
+        let fix_map = |m: &mut BTreeMap<String, String>| {
+            let old = std::mem::take(m);
+            for (mut k, mut v) in old {
+                fix(&mut k);
+                fix(&mut v);
+                m.insert(k, v);
+            }
+        };
+        fix(&mut self.action);
+        if let Some(o) = &mut self.opportunity {
+            fix(o);
+        }
+        for r in &mut self.reasons {
+            fix(&mut r.message);
+            fix_map(&mut r.values);
+        }
+        for s in self.to_pass.iter_mut().chain(self.missing.iter_mut()) {
+            fix(s);
+        }
+        for e in &mut self.errors {
+            fix(&mut e.message);
+        }
+        let fx = &mut self.effects;
+        fix_map(&mut fx.amounts);
+        for c in &mut fx.cosell {
+            if let Some(r) = &mut c.reason {
+                fix(r);
+            }
+        }
+        if let Some(c) = &mut fx.commission {
+            for s in [&mut c.partner, &mut c.reason].into_iter().flatten() {
+                fix(s);
+            }
+            for l in &mut c.lines {
+                if let Some(p) = &mut l.product {
+                    fix(p);
+                }
+            }
+            for s in &mut c.shares {
+                fix(&mut s.partner);
+            }
+        }
+        if let Some(r) = &mut fx.routing {
+            for p in &mut r.ranked {
+                fix(&mut p.partner);
+                if let Some(n) = &mut p.name {
+                    fix(n);
+                }
+            }
+            for p in &mut r.excluded {
+                fix(&mut p.partner);
+                fix(&mut p.reason);
+            }
+        }
+    }
+}
