@@ -3,6 +3,11 @@
 //! diagnostic with that code and gets a rendered-diagnostic snapshot. Every code in
 //! `Code::ALL` must have an `err` fixture.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test harness: an unreadable fixture should fail the test loudly"
+)]
+
 use std::path::Path;
 
 use dealflow_dsl::{analyze, Code, SourceFile};
@@ -14,11 +19,14 @@ fn load(path: &Path) -> SourceFile {
 }
 
 fn render(src: &SourceFile, diags: &[dealflow_dsl::Diagnostic]) -> String {
-    let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
-        .with_width(100);
+    let handler =
+        miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor())
+            .with_width(100);
     let mut out = String::new();
     for d in diags {
-        handler.render_report(&mut out, &d.with_source(src)).unwrap();
+        handler
+            .render_report(&mut out, &d.with_source(src))
+            .unwrap();
         out.push('\n');
     }
     out
@@ -69,5 +77,8 @@ fn every_code_has_an_err_fixture() {
         .map(|c| c.as_str())
         .filter(|c| !names.iter().any(|n| n.starts_with(&format!("{c}-"))))
         .collect();
-    assert!(missing.is_empty(), "codes without a corpus/err fixture: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "codes without a corpus/err fixture: {missing:?}"
+    );
 }
