@@ -11,7 +11,6 @@ use dealflow_dsl::{analyze, SourceFile};
 use rust_decimal::Decimal;
 
 use crate::diag;
-use crate::expr;
 use crate::files::{read_source, report_error};
 use crate::{ExitStatus, GraphArgs, GraphFormat};
 
@@ -222,7 +221,7 @@ fn guard_text(span: &ast::Span, ast: Option<&ast::Policy>, source: &SourceFile) 
         })
     });
     match from_ast {
-        Some(guard) => expr::print(guard),
+        Some(guard) => dealflow_dsl::fmt::format_expr(guard),
         None => source
             .text
             .get(span.clone())

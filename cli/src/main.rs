@@ -7,7 +7,6 @@
 mod demo;
 mod diag;
 mod eval;
-mod expr;
 mod files;
 mod fmt_cmd;
 mod graph;

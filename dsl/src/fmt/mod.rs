@@ -55,6 +55,12 @@ fn sorted(mut texts: Vec<String>) -> Vec<String> {
 }
 
 /// Parses `source` and formats it. Text with syntax errors is never formatted: the
+/// Prints one expression in canonical policy syntax (`amount < 10_000 USD`), as the
+/// formatter would; used to show guards and conditions back to the author.
+pub fn format_expr(e: &ast::Expr) -> String {
+    expr::expr(e)
+}
+
 /// syntax diagnostics are returned instead.
 pub fn format_source(source: &SourceFile) -> Result<String, Vec<Diagnostic>> {
     let (policy, diagnostics) = parser::parse(source);
