@@ -52,6 +52,24 @@ fn the_reference_policy_passes_its_own_cases() {
     let r = run(&["test", POLICY, "../../policies/channel-standard.tests.yaml"]);
     assert_eq!(r.code, 0, "{}", r.snapshot());
     assert!(r.stdout.trim_end().ends_with(" 0 failed"), "{}", r.stdout);
+    // Coverage names each unexercised rule of the whole policy with its location.
+    let listed: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("rule coverage:"))
+        .skip(2)
+        .take_while(|l| l.starts_with("    "))
+        .collect();
+    assert!(!listed.is_empty(), "{}", r.stdout);
+    for line in listed {
+        let mut words = line.split_whitespace();
+        let (rule, location) = (words.next(), words.next());
+        assert!(rule.is_some_and(|w| w.contains('.')), "{line}");
+        assert!(
+            location.is_some_and(|l| l.starts_with(POLICY) && l.matches(':').count() == 2),
+            "{line}"
+        );
+    }
 }
 
 #[test]
