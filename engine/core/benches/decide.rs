@@ -13,6 +13,8 @@ use support::*;
 
 fn advance(c: &mut Criterion) {
     let p = policy();
+    // The engine and the hand-written functions implement the same rules.
+    check_agreement(&p, 2000);
     let ctx = context(&p);
     let now = now();
     // Variant 0 is in Identification with full qualification evidence.
@@ -68,6 +70,11 @@ fn evaluate(c: &mut Criterion) {
     );
     assert_eq!(
         fast.summary.cosell_assigned, h.assigned,
+        "engine and hand-written disagree"
+    );
+    assert_eq!(
+        fast.summary.flags,
+        u64::from(h.flags),
         "engine and hand-written disagree"
     );
     let mut g = c.benchmark_group("evaluate");

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use dealflow_dsl::SourceFile;
-use dealflow_engine::{Context, Policy, Record};
+use dealflow_engine::{Action, Context, Outcome, Policy, Record};
 use rust_decimal::Decimal;
 
 pub const SRC: &str = include_str!("../../../policies/channel-standard.policy");
@@ -108,6 +108,31 @@ pub fn context(p: &Policy) -> Context {
 }
 
 // ------------------------------------------------------------------ hand-written baseline
+//
+// The baseline starts from the same raw data the engine gets: the deal's fields, its
+// registration and its event history (not precomputed facts such as
+// `days_in_stage`). It derives what the rules need from the history, computes
+// `today` in the policy's time zone, and rounds like the engine (cents, half away
+// from zero). Like the engine's fast path it returns only the outcome and the
+// summary numbers (no co-sell priorities, rebates or split shares).
+
+/// A history event of the hand-written deal.
+#[derive(Clone, Copy)]
+pub enum HandEventKind {
+    Created,
+    /// Entered the stage with this index.
+    StageChange(u8),
+    CloseDateChange,
+    Activity,
+    Cosell,
+}
+
+/// A history event: when and what.
+#[derive(Clone, Copy)]
+pub struct HandEvent {
+    pub at: DateTime<Utc>,
+    pub kind: HandEventKind,
+}
 
 /// The same deal as a plain struct.
 pub struct Deal {
@@ -123,25 +148,47 @@ pub struct Deal {
     pub timeline: Option<NaiveDate>,
     pub demo_completed: Option<NaiveDate>,
     pub proposal_sent: Option<NaiveDate>,
+    pub partner_id: Option<String>,
     pub tier: u8,
     /// (family, quantity, price)
     pub items: Vec<(u8, i64, Decimal)>,
+    pub reg_partner_id: Option<String>,
     pub reg_approved: bool,
     pub submitted_at: Option<DateTime<Utc>>,
     pub approved_at: Option<DateTime<Utc>>,
-    pub stage_entered: DateTime<Utc>,
-    pub close_date_changes: u32,
-    pub last_activity: Option<DateTime<Utc>>,
-    pub cosell_supported: bool,
+    /// Sorted by time, as in the record.
+    pub history: Vec<HandEvent>,
 }
 
 pub fn hand_deal(i: usize) -> Deal {
     let fam = ((i / 20) % 4) as u8;
-    let changes = (i % 4) as u32;
+    let stage = (i % 5) as u8;
     let d = |s: &str| s.parse::<NaiveDate>().unwrap_or_default();
     let t = |s: &str| s.parse::<DateTime<Utc>>().unwrap_or_default();
+    let ev = |at: DateTime<Utc>, kind| HandEvent { at, kind };
+    let mut history = vec![
+        ev(t("2026-08-01T10:00:00Z"), HandEventKind::Created),
+        ev(
+            t(&format!("2026-{:02}-10T10:00:00Z", 9 + i % 3)),
+            HandEventKind::StageChange(stage),
+        ),
+    ];
+    for c in 0..i % 4 {
+        history.push(ev(
+            t(&format!("2026-10-{:02}T10:00:00Z", 10 + c)),
+            HandEventKind::CloseDateChange,
+        ));
+    }
+    history.push(ev(
+        t(&format!("2026-11-{:02}T10:00:00Z", 1 + i % 25)),
+        HandEventKind::Activity,
+    ));
+    if i.is_multiple_of(2) {
+        history.push(ev(t("2026-10-20T10:00:00Z"), HandEventKind::Cosell));
+    }
+    history.sort_by_key(|e| e.at);
     Deal {
-        stage: (i % 5) as u8,
+        stage,
         amount: Decimal::from(20_000 + (i * 7_919) % 600_000),
         close_date: NaiveDate::from_ymd_opt(2026, 12, 1 + (i % 28) as u32).unwrap_or_default(),
         strategic: i.is_multiple_of(11),
@@ -153,32 +200,46 @@ pub fn hand_deal(i: usize) -> Deal {
         timeline: Some(d("2027-03-01")),
         demo_completed: (!i.is_multiple_of(3)).then(|| d("2026-10-01")),
         proposal_sent: Some(d("2026-10-15")),
+        partner_id: Some("P-1".into()),
         tier: ((i / 5) % 4) as u8,
         items: vec![
             (fam, 1 + ((i * 31) % 150) as i64, Decimal::from(1200)),
             (0, 1, Decimal::from(5000)),
         ],
+        reg_partner_id: Some("P-1".into()),
         reg_approved: !i.is_multiple_of(7),
         submitted_at: Some(t("2026-08-05T10:00:00Z")),
         approved_at: Some(t("2026-08-06T10:00:00Z")),
-        stage_entered: t(&format!("2026-{:02}-10T10:00:00Z", 9 + i % 3)),
-        close_date_changes: changes,
-        last_activity: Some(t(&format!("2026-11-{:02}T10:00:00Z", 1 + i % 25))),
-        cosell_supported: i.is_multiple_of(2),
+        history,
     }
+}
+
+/// `today` in the policy's time zone.
+fn today(now: DateTime<Utc>) -> NaiveDate {
+    now.with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+}
+
+/// Evidence presence: not missing, not blank.
+fn present(s: &Option<String>) -> bool {
+    s.as_deref()
+        .is_some_and(|s| !s.bytes().all(|b| b.is_ascii_whitespace()))
+}
+
+/// Cents, half away from zero (as the engine rounds money).
+fn cents(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
 }
 
 /// `advance Qualification` by hand: the edge has no guard; the stage requires four
 /// evidence fields and a timeline within 365 days.
 pub fn hand_advance_qualification(d: &Deal, now: DateTime<Utc>) -> bool {
     let edge = d.stage == 0;
-    let today = now.date_naive();
-    edge && d.budget_process == Some(true)
-        && d.decision_maker
-            .as_deref()
-            .is_some_and(|s| !s.trim().is_empty())
-        && d.need.as_deref().is_some_and(|s| !s.trim().is_empty())
-        && d.timeline.is_some_and(|t| (t - today).num_days() <= 365)
+    edge && d.budget_process.is_some()
+        && present(&d.decision_maker)
+        && present(&d.need)
+        && d.timeline
+            .is_some_and(|t| (t - today(now)).num_days() <= 365)
 }
 
 const PROB: [i64; 5] = [10, 20, 40, 60, 80];
@@ -186,6 +247,7 @@ const EXPECTED_DAYS: [i64; 5] = [14, 21, 30, 30, 30];
 
 /// Summary of a hand-written evaluation.
 pub struct HandEval {
+    /// Bit i: hygiene flag i raised (stale, pushed, inflated, inactive, overdue).
     pub flags: u8,
     pub weighted: Decimal,
     pub assigned: u32,
@@ -194,24 +256,44 @@ pub struct HandEval {
 
 /// Full `evaluate` by hand: flags, forecast, co-sell, commission preview.
 pub fn hand_evaluate(d: &Deal, usage: &[u32; 4], now: DateTime<Utc>) -> HandEval {
+    // Facts from the history.
+    let mut entered = None;
+    let mut created = None;
+    let mut close_date_changes = 0;
+    let mut last_activity = None;
+    let mut cosell_supported = false;
+    for e in &d.history {
+        match e.kind {
+            HandEventKind::Created => created = created.or(Some(e.at)),
+            HandEventKind::StageChange(s) if s == d.stage => entered = Some(e.at),
+            HandEventKind::StageChange(_) => {}
+            HandEventKind::CloseDateChange => close_date_changes += 1,
+            HandEventKind::Activity => last_activity = Some(e.at),
+            HandEventKind::Cosell => {
+                cosell_supported = true;
+                last_activity = Some(e.at);
+            }
+        }
+    }
+    let _ = cosell_supported; // read by rebates only (not in the summary)
+    let in_stage = entered.or(created).map(|e| now - e);
+    let today = today(now);
+
     let s = d.stage as usize;
-    let in_stage = now - d.stage_entered;
     let expected = TimeDelta::days(EXPECTED_DAYS.get(s).copied().unwrap_or(0));
-    let today = now.date_naive();
-    let stale = in_stage > expected * 2;
-    let pushed = d.close_date_changes >= 3;
+    let stale = in_stage.is_some_and(|t| t > expected * 2);
+    let pushed = close_date_changes >= 3;
     let inflated =
         (d.stage >= 3 && d.demo_completed.is_none()) || (d.stage >= 4 && d.proposal_sent.is_none());
-    let inactive = d
-        .last_activity
-        .is_some_and(|a| now - a > TimeDelta::days(14));
+    let inactive = last_activity.is_some_and(|a| now - a > TimeDelta::days(14));
     let overdue = (d.close_date - today).num_days() < -14;
     let flags = u8::from(stale)
         | u8::from(pushed) << 1
         | u8::from(inflated) << 2
         | u8::from(inactive) << 3
         | u8::from(overdue) << 4;
-    let excluded = (stale && in_stage > expected + TimeDelta::days(60)) || (overdue && inactive);
+    let excluded = (stale && in_stage.is_some_and(|t| t > expected + TimeDelta::days(60)))
+        || (overdue && inactive);
     let mut factor = Decimal::ONE;
     if pushed {
         factor *= Decimal::new(50, 2);
@@ -223,11 +305,12 @@ pub fn hand_evaluate(d: &Deal, usage: &[u32; 4], now: DateTime<Utc>) -> HandEval
     let weighted = if excluded {
         Decimal::ZERO
     } else {
-        (d.amount * prob * factor).round_dp(2)
+        cents(d.amount * prob * factor)
     };
 
     // Co-sell.
     let caps = [10u32, 3, 4, 20];
+    let rivals = ["fortinet", "palo alto networks", "zscaler"];
     let eligible = [
         d.stage == 2 && d.amount >= Decimal::from(50_000),
         d.stage >= 3
@@ -235,16 +318,11 @@ pub fn hand_evaluate(d: &Deal, usage: &[u32; 4], now: DateTime<Utc>) -> HandEval
             && d.amount >= Decimal::from(100_000),
         (d.stage == 2 || d.stage == 3)
             && d.competitors.iter().any(|c| {
-                let l = c.to_lowercase();
-                l == "fortinet" || l == "palo alto networks" || l == "zscaler"
+                rivals
+                    .iter()
+                    .any(|r| c.chars().flat_map(char::to_lowercase).eq(r.chars()))
             }),
         d.stage == 4 && d.items.iter().filter(|i| i.1 >= 100).count() >= 1,
-    ];
-    let _priority = [
-        d.amount * prob,
-        d.amount,
-        Decimal::from(d.competitors.len()),
-        d.items.iter().map(|i| i.2 * Decimal::from(i.1)).sum(),
     ];
     let mut assigned = 0;
     for (i, e) in eligible.iter().enumerate() {
@@ -254,7 +332,6 @@ pub fn hand_evaluate(d: &Deal, usage: &[u32; 4], now: DateTime<Utc>) -> HandEval
     }
 
     // Commission preview (close time = now).
-    let age_at_close = d.submitted_at.map(|s| now - s);
     let mut total = Decimal::ZERO;
     for (fam, qty, price) in &d.items {
         let amount = Decimal::from(*qty) * price;
@@ -266,33 +343,51 @@ pub fn hand_evaluate(d: &Deal, usage: &[u32; 4], now: DateTime<Utc>) -> HandEval
             _ => 5,
         };
         total += amount * Decimal::new(rate, 2);
-        let _rebate =
-            (if d.cosell_supported && age_at_close.is_some_and(|a| a >= TimeDelta::days(30)) {
-                amount * Decimal::new(2, 2)
-            } else {
-                Decimal::ZERO
-            }) + (if *qty >= 100 {
-                amount * Decimal::new(1, 2)
-            } else {
-                Decimal::ZERO
-            });
     }
-    let attributed = d.reg_approved && d.approved_at.is_some_and(|a| a <= now);
+    let registering = d.reg_partner_id.as_ref().or(d.partner_id.as_ref());
+    let attributed =
+        d.reg_approved && d.approved_at.is_none_or(|a| a <= now) && registering.is_some();
     let commission = if attributed {
-        total.round_dp(2)
+        cents(total)
     } else {
         Decimal::ZERO
     };
-    if d.influencer.is_some() {
-        let _shares = (
-            (commission * Decimal::new(70, 2)).round_dp(2),
-            (commission * Decimal::new(30, 2)).round_dp(2),
-        );
-    }
     HandEval {
         flags,
         weighted,
         assigned,
         commission,
+    }
+}
+
+/// Checks that the engine's fast path and the hand-written functions agree on the
+/// first `n` generated deals (advance to Qualification, and evaluate: flags, weighted
+/// amount, co-sell assignments, commission). Exits with status 3 on a disagreement.
+pub fn check_agreement(p: &Policy, n: usize) {
+    let ctx = context(p);
+    let now = now();
+    let usage = [4u32, 3, 0, 0];
+    let advance: Action = match "advance Qualification".parse() {
+        Ok(a) => a,
+        Err(_) => std::process::exit(2),
+    };
+    for i in 0..n {
+        let rec = deal(p, i);
+        let hand = hand_deal(i);
+        let a = p.decide_fast(&rec, &advance, &ctx, now);
+        let h = hand_evaluate(&hand, &usage, now);
+        let e = p.decide_fast(&rec, &Action::Evaluate, &ctx, now).summary;
+        let agree = (a.outcome == Outcome::Approved) == hand_advance_qualification(&hand, now)
+            && e.flags == u64::from(h.flags)
+            && e.weighted_amount == Some(h.weighted)
+            && e.cosell_assigned == h.assigned
+            && e.commission == Some(h.commission);
+        if !agree {
+            eprintln!(
+                "deal {i}: engine and hand-written disagree: engine {a:?} {e:?}, hand flags {} weighted {} assigned {} commission {}",
+                h.flags, h.weighted, h.assigned, h.commission
+            );
+            std::process::exit(3);
+        }
     }
 }

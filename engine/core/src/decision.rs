@@ -6,7 +6,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use dealflow_dsl::ir;
+
+use crate::value::{Names, Value};
+
+use serde::{Serialize, Serializer};
+
+fn as_str<S: Serializer>(s: &Arc<str>, ser: S) -> Result<S::Ok, S::Error> {
+    ser.serialize_str(s)
+}
 
 /// The answer to an action.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -62,12 +72,149 @@ pub enum RuleOutcome {
 pub struct Reason {
     /// Stable rule id, e.g. `stage.Qualification.requires[0]`.
     pub rule: String,
-    /// `file:line:col` in the policy source.
-    pub location: String,
+    /// `file:line:col` in the policy source (shared: computed once per policy).
+    #[serde(serialize_with = "as_str")]
+    pub location: Arc<str>,
     pub outcome: RuleOutcome,
-    /// Fields and built-ins the rule read, rendered.
-    pub values: BTreeMap<String, String>,
+    /// Fields and built-ins the rule read (rendered when shown or serialized).
+    pub values: Values,
     pub message: String,
+}
+
+/// A value a rule read: kept typed, rendered on demand.
+#[derive(Clone, Debug, PartialEq)]
+enum Seen {
+    Value(Value),
+    Text(String),
+}
+
+/// The fields and built-ins a rule read, by name (sorted, first read wins). Values
+/// are kept typed and rendered only when displayed or serialized, as a JSON object
+/// of strings.
+#[derive(Clone, Default)]
+pub struct Values {
+    entries: Vec<(Arc<str>, Seen)>,
+    /// Names for rendering (enum variants, stages, currency).
+    policy: Option<Arc<ir::Policy>>,
+}
+
+/// One rendered value of [`Values`].
+pub struct Shown<'a> {
+    seen: &'a Seen,
+    policy: Option<&'a ir::Policy>,
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.seen, self.policy) {
+            (Seen::Text(t), _) => f.write_str(t),
+            (Seen::Value(v), Some(p)) => f.write_str(&Names { policy: p }.render(v)),
+            (Seen::Value(v), None) => write!(f, "{v:?}"),
+        }
+    }
+}
+
+impl Values {
+    pub(crate) fn new(policy: Arc<ir::Policy>) -> Values {
+        Values {
+            entries: Vec::new(),
+            policy: Some(policy),
+        }
+    }
+
+    fn pos(&self, name: &str) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| (**k).cmp(name))
+    }
+
+    /// Records a value read under `name` unless one is already recorded.
+    pub(crate) fn read(&mut self, name: &Arc<str>, v: &Value) {
+        if let Err(i) = self.pos(name) {
+            self.entries
+                .insert(i, (name.clone(), Seen::Value(v.clone())));
+        }
+    }
+
+    /// Sets a rendered value (replacing any recorded one).
+    pub fn insert(&mut self, name: &str, shown: String) {
+        match self.pos(name) {
+            Ok(i) => {
+                if let Some(e) = self.entries.get_mut(i) {
+                    e.1 = Seen::Text(shown);
+                }
+            }
+            Err(i) => self.entries.insert(i, (Arc::from(name), Seen::Text(shown))),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// `(name, value)` pairs sorted by name; values display rendered.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, Shown<'_>)> {
+        let policy = self.policy.as_deref();
+        self.entries
+            .iter()
+            .map(move |(k, seen)| (&**k, Shown { seen, policy }))
+    }
+
+    /// The rendered value read under `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    }
+
+    /// The values rendered, as a sorted map.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    /// Applies a text fix to every name and rendered value (redaction).
+    fn scrub(&mut self, fix: &impl Fn(&mut String)) {
+        let map = self.to_map();
+        self.entries.clear();
+        for (mut k, mut v) in map {
+            fix(&mut k);
+            fix(&mut v);
+            self.insert(&k, v);
+        }
+    }
+}
+
+impl PartialEq for Values {
+    fn eq(&self, other: &Values) -> bool {
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|((a, x), (b, y))| a == b && x.to_string() == y.to_string())
+    }
+}
+
+impl fmt::Debug for Values {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| (k, v.to_string())))
+            .finish()
+    }
+}
+
+impl Serialize for Values {
+    fn serialize<S: Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = ser.serialize_map(Some(self.len()))?;
+        for (k, v) in self.iter() {
+            m.serialize_entry(k, &v.to_string())?;
+        }
+        m.end()
+    }
 }
 
 /// The policy a decision was made with.
@@ -310,7 +457,7 @@ impl Decision {
         }
         for r in &mut self.reasons {
             fix(&mut r.message);
-            fix_map(&mut r.values);
+            r.values.scrub(&fix);
         }
         for s in self.to_pass.iter_mut().chain(self.missing.iter_mut()) {
             fix(s);

@@ -62,7 +62,7 @@ pub struct Env<'a> {
     pub items: &'a [Vec<Value>],
     /// The current line item (rate tables, rebates).
     pub item: Option<usize>,
-    pub facts: &'a Facts,
+    pub facts: &'a Facts<'a>,
     /// Hygiene flag values so far.
     pub flags: &'a [Value],
     /// The policy time zone (for `date()`).
@@ -75,7 +75,7 @@ fn slot(vals: &[Value], s: u32) -> Value {
 
 impl<'a> Env<'a> {
     /// Borrows the value of a leaf node (constant, field, built-in) without cloning.
-    fn peek<R: Recorder>(&self, id: ExprId, rec: &mut R) -> Option<&'a Value> {
+    fn peek<R: Recorder>(&self, id: ExprId, vars: &[Value], rec: &mut R) -> Option<&'a Value> {
         const ABSENT: &Value = &Value::Absent;
         let v = match self.prog.node(id) {
             Node::Const(v) => return Some(v),
@@ -93,6 +93,17 @@ impl<'a> Env<'a> {
                 vals.get(*s as usize).unwrap_or(ABSENT)
             }
             Node::Builtin(b) if *b != Builtin::LineItems => self.facts.get(*b),
+            // A line item's field (not recorded, as in `eval`).
+            Node::VarField(v, s) => {
+                return Some(match vars.get(*v as usize) {
+                    Some(Value::Item(i)) => self
+                        .items
+                        .get(*i as usize)
+                        .and_then(|it| it.get(*s as usize))
+                        .unwrap_or(ABSENT),
+                    _ => ABSENT,
+                })
+            }
             _ => return None,
         };
         if R::ON {
@@ -189,14 +200,14 @@ impl<'a> Env<'a> {
             Node::Or(a, b) => Value::Bool(self.holds(*a, vars, rec) || self.holds(*b, vars, rec)),
             Node::Cmp(op, a, b) => {
                 let (xo, yo);
-                let x = match self.peek(*a, rec) {
+                let x = match self.peek(*a, vars, rec) {
                     Some(v) => v,
                     None => {
                         xo = self.eval(*a, vars, rec);
                         &xo
                     }
                 };
-                let y = match self.peek(*b, rec) {
+                let y = match self.peek(*b, vars, rec) {
                     Some(v) => v,
                     None => {
                         yo = self.eval(*b, vars, rec);
@@ -227,7 +238,7 @@ impl<'a> Env<'a> {
                     let owned;
                     let v: &Value = match self.prog.node(*inner) {
                         Node::Var(i) => vars.get(*i as usize).unwrap_or(&Value::Absent),
-                        _ => match self.peek(*inner, rec) {
+                        _ => match self.peek(*inner, vars, rec) {
                             Some(v) => v,
                             None => {
                                 owned = self.eval(*inner, vars, rec);
@@ -238,9 +249,7 @@ impl<'a> Env<'a> {
                     return match v {
                         Value::Text(t) => {
                             let found = items.iter().any(|i| match i {
-                                Value::Text(w) => {
-                                    t.chars().flat_map(char::to_lowercase).eq(w.chars())
-                                }
+                                Value::Text(w) => lower_eq(t, w),
                                 _ => false,
                             });
                             Value::Bool(found != *negate)
@@ -249,14 +258,14 @@ impl<'a> Env<'a> {
                     };
                 }
                 let (xo, lo);
-                let x = match self.peek(*item, rec) {
+                let x = match self.peek(*item, vars, rec) {
                     Some(v) => v,
                     None => {
                         xo = self.eval(*item, vars, rec);
                         &xo
                     }
                 };
-                let l = match self.peek(*list, rec) {
+                let l = match self.peek(*list, vars, rec) {
                     Some(v) => v,
                     None => {
                         lo = self.eval(*list, vars, rec);
@@ -283,7 +292,7 @@ impl<'a> Env<'a> {
                 }
             }
             Node::Presence(present, a) => {
-                let is = match self.peek(*a, rec) {
+                let is = match self.peek(*a, vars, rec) {
                     Some(v) => v.present(),
                     None => self.eval(*a, vars, rec).present(),
                 };
@@ -321,7 +330,7 @@ impl<'a> Env<'a> {
             n = self.items.len();
             &[]
         } else {
-            let lv = match self.peek(list, rec) {
+            let lv = match self.peek(list, vars, rec) {
                 Some(v) => v,
                 None => {
                     owned = self.eval(list, vars, rec);
@@ -404,6 +413,13 @@ impl<'a> Env<'a> {
             None => Value::Absent,
         };
         match f {
+            // Two dates: whole days (what the date-time difference below gives).
+            Func::DaysBetween if matches!((&x, &y), (Value::Date(_), Value::Date(_))) => {
+                match (&x, &y) {
+                    (Value::Date(a), Value::Date(b)) => Value::Int((*b - *a).num_days()),
+                    _ => Value::Absent,
+                }
+            }
             Func::DaysBetween => match arith(BinOp::Sub, &to_dt(&y), &to_dt(&x), Kind::Dur) {
                 Ok(Value::Dur(s)) => Value::Int(s.div_euclid(DAY)),
                 _ => Value::Absent,
@@ -453,5 +469,17 @@ fn to_dt(v: &Value) -> Value {
     match v {
         Value::Date(d) => Value::DateTime(d.and_time(chrono::NaiveTime::MIN).and_utc()),
         other => other.clone(),
+    }
+}
+
+/// `lower(t) == w` without allocating (ASCII text compares byte by byte).
+fn lower_eq(t: &str, w: &str) -> bool {
+    if t.is_ascii() {
+        t.len() == w.len()
+            && t.bytes()
+                .zip(w.bytes())
+                .all(|(a, b)| a.to_ascii_lowercase() == b)
+    } else {
+        t.chars().flat_map(char::to_lowercase).eq(w.chars())
     }
 }

@@ -1,6 +1,8 @@
 //! Facts derived from a record's history and the context: the values of the
 //! language's built-ins (`days_in_stage`, `registration.age`, `cosell.supported`...).
 
+use std::cell::OnceCell;
+
 use chrono::{DateTime, Utc};
 use dealflow_dsl::ir::{self, Builtin, EnumId};
 
@@ -11,14 +13,56 @@ use crate::value::Value;
 /// Number of built-ins (array size).
 const N: usize = 23;
 
-/// Built-in values for one record at one instant.
-#[derive(Clone, Debug)]
-pub struct Facts {
-    vals: [Value; N],
-    /// The registration's effective protection end (given or computed).
-    pub protected_until: Option<DateTime<Utc>>,
+/// What the history says, summarised in one pass.
+#[derive(Clone, Copy, Debug, Default)]
+struct Hist {
+    /// When the deal entered its current stage (else when it was created).
+    entered: Option<DateTime<Utc>>,
+    close_changes: i64,
+    last_activity: Option<DateTime<Utc>>,
+    cosell_first: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
 }
 
+impl Hist {
+    fn of(rec: &Record) -> Hist {
+        let mut h = Hist::default();
+        let mut created = None;
+        for e in &rec.history {
+            match &e.kind {
+                EventKind::Created => created = created.or(Some(e.at)),
+                EventKind::StageChange { to, .. } if *to == rec.stage => h.entered = Some(e.at),
+                EventKind::StageChange { .. } => {}
+                EventKind::CloseDateChange => h.close_changes += 1,
+                EventKind::Activity => h.last_activity = Some(e.at),
+                EventKind::Cosell { .. } => {
+                    h.cosell_first = h.cosell_first.or(Some(e.at));
+                    h.last_activity = Some(e.at);
+                }
+                EventKind::Closed { .. } => h.closed_at = Some(e.at),
+            }
+        }
+        h.entered = h.entered.or(created);
+        h
+    }
+}
+
+/// Built-in values for one record at one instant. Each value is computed on first
+/// use and cached, so a decision pays only for the built-ins its rules read.
+#[derive(Clone, Debug)]
+pub struct Facts<'a> {
+    p: &'a ir::Policy,
+    cal: Option<&'a BusinessCalendar>,
+    rec: &'a Record,
+    ctx: &'a Context,
+    now: DateTime<Utc>,
+    /// The action closes the deal now (close time = now).
+    closing: bool,
+    /// `approved` as decided by a registration (else the registration status).
+    approved: Option<bool>,
+    hist: OnceCell<Hist>,
+    vals: [OnceCell<Value>; N],
+}
 fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> Value {
     Value::Dur((a - b).num_seconds())
 }
@@ -51,172 +95,154 @@ pub fn protection_end(
     Some(end)
 }
 
-impl Facts {
-    /// Derives the facts. `closing`: the action closes the deal now (close time = now).
+impl<'a> Facts<'a> {
+    /// The facts of a record at `now`. `closing`: the action closes the deal now
+    /// (close time = now). Nothing is computed until a built-in is read.
     pub fn derive(
-        p: &ir::Policy,
-        cal: Option<&BusinessCalendar>,
-        rec: &Record,
-        ctx: &Context,
+        p: &'a ir::Policy,
+        cal: Option<&'a BusinessCalendar>,
+        rec: &'a Record,
+        ctx: &'a Context,
         now: DateTime<Utc>,
         closing: bool,
-    ) -> Facts {
-        let mut f = Facts {
-            vals: std::array::from_fn(|_| Value::Absent),
-            protected_until: None,
+    ) -> Facts<'a> {
+        Facts {
+            p,
+            cal,
+            rec,
+            ctx,
+            now,
+            closing,
+            approved: None,
+            hist: OnceCell::new(),
+            vals: Default::default(),
+        }
+    }
+
+    fn hist(&self) -> &Hist {
+        self.hist.get_or_init(|| Hist::of(self.rec))
+    }
+
+    /// The registration's effective protection end (given or computed).
+    pub fn protected_until(&self) -> Option<DateTime<Utc>> {
+        match self.get(Builtin::RegistrationProtectedUntil) {
+            Value::DateTime(d) => Some(*d),
+            _ => None,
+        }
+    }
+
+    fn compute(&self, b: Builtin) -> Value {
+        let now = self.now;
+        let rec = self.rec;
+        let reg = rec.registration.as_ref();
+        let status = || reg.map(|r| r.status).unwrap_or(RegStatus::None);
+        let close_time = || {
+            if self.closing {
+                Some(now)
+            } else {
+                self.hist().closed_at
+            }
         };
-        let stage = p.stage(rec.stage);
-        f.set(Builtin::Stage, Value::Stage(rec.stage));
-        f.set(
-            Builtin::Probability,
-            stage
+        let submitted = || reg.and_then(|r| r.submitted_at);
+        match b {
+            Builtin::Stage => Value::Stage(rec.stage),
+            Builtin::Probability => self
+                .p
+                .stage(rec.stage)
                 .map(|s| Value::Pct(s.probability))
                 .unwrap_or(Value::Absent),
-        );
-        f.set(
-            Builtin::StageExpected,
-            Value::Dur(stage.and_then(|s| s.expected).unwrap_or(0)),
-        );
-        let mut entered = None;
-        let mut created = None;
-        let mut close_changes = 0i64;
-        let mut last_activity = None;
-        let mut cosell_first = None;
-        let mut closed_at = None;
-        for e in &rec.history {
-            match &e.kind {
-                EventKind::Created => created = created.or(Some(e.at)),
-                EventKind::StageChange { to, .. } if *to == rec.stage => entered = Some(e.at),
-                EventKind::StageChange { .. } => {}
-                EventKind::CloseDateChange => close_changes += 1,
-                EventKind::Activity => last_activity = Some(e.at),
-                EventKind::Cosell { .. } => {
-                    cosell_first = cosell_first.or(Some(e.at));
-                    last_activity = Some(e.at);
-                }
-                EventKind::Closed { .. } => closed_at = Some(e.at),
+            Builtin::StageExpected => Value::Dur(
+                self.p
+                    .stage(rec.stage)
+                    .and_then(|s| s.expected)
+                    .unwrap_or(0),
+            ),
+            Builtin::StageEnteredAt => opt_dt(self.hist().entered),
+            Builtin::DaysInStage => self
+                .hist()
+                .entered
+                .map(|e| secs(now, e))
+                .unwrap_or(Value::Absent),
+            Builtin::CloseDateChanges => Value::Int(self.hist().close_changes),
+            Builtin::DaysSinceLastActivity => self
+                .hist()
+                .last_activity
+                .map(|a| secs(now, a))
+                .unwrap_or(Value::Absent),
+            Builtin::Now => Value::DateTime(now),
+            Builtin::Today => Value::Date(match self.cal {
+                Some(c) => now.with_timezone(&c.tz()).date_naive(),
+                None => now.date_naive(),
+            }),
+            Builtin::LineItems => Value::Absent,
+            Builtin::RegistrationStatus => {
+                Value::Enum(EnumId::REGISTRATION_STATUS, status().index())
             }
-        }
-        let entered = entered.or(created);
-        f.set(Builtin::StageEnteredAt, opt_dt(entered));
-        f.set(
-            Builtin::DaysInStage,
-            entered.map(|e| secs(now, e)).unwrap_or(Value::Absent),
-        );
-        f.set(Builtin::CloseDateChanges, Value::Int(close_changes));
-        f.set(
-            Builtin::DaysSinceLastActivity,
-            last_activity.map(|a| secs(now, a)).unwrap_or(Value::Absent),
-        );
-        f.set(Builtin::Now, Value::DateTime(now));
-        let today = match cal {
-            Some(c) => now.with_timezone(&c.tz()).date_naive(),
-            None => now.date_naive(),
-        };
-        f.set(Builtin::Today, Value::Date(today));
-        let close_time = if closing { Some(now) } else { closed_at };
-        let reg = rec.registration.as_ref();
-        let status = reg.map(|r| r.status).unwrap_or(RegStatus::None);
-        f.set(
-            Builtin::RegistrationStatus,
-            Value::Enum(EnumId::REGISTRATION_STATUS, status.index()),
-        );
-        let approved = status == RegStatus::Approved;
-        f.set(Builtin::RegistrationApproved, Value::Bool(approved));
-        f.set(Builtin::Approved, Value::Bool(approved));
-        let submitted = reg.and_then(|r| r.submitted_at);
-        let approved_at = reg.and_then(|r| r.approved_at);
-        f.set(Builtin::RegistrationSubmittedAt, opt_dt(submitted));
-        f.set(Builtin::RegistrationApprovedAt, opt_dt(approved_at));
-        f.set(
-            Builtin::RegistrationAge,
-            submitted.map(|s| secs(now, s)).unwrap_or(Value::Absent),
-        );
-        f.set(
-            Builtin::RegistrationAgeAtClose,
-            match (close_time, submitted) {
+            Builtin::RegistrationApproved => Value::Bool(status() == RegStatus::Approved),
+            Builtin::Approved => Value::Bool(
+                self.approved
+                    .unwrap_or_else(|| status() == RegStatus::Approved),
+            ),
+            Builtin::RegistrationSubmittedAt => opt_dt(submitted()),
+            Builtin::RegistrationApprovedAt => opt_dt(reg.and_then(|r| r.approved_at)),
+            Builtin::RegistrationAge => submitted().map(|s| secs(now, s)).unwrap_or(Value::Absent),
+            Builtin::RegistrationAgeAtClose => match (close_time(), submitted()) {
                 (Some(c), Some(s)) => secs(c, s),
                 _ => Value::Absent,
             },
-        );
-        let before_close = approved
-            && match (approved_at, close_time.or(Some(now))) {
-                (Some(a), Some(c)) => a <= c,
-                (None, _) => true,
-                _ => false,
-            };
-        f.set(
-            Builtin::RegistrationApprovedBeforeClose,
-            Value::Bool(before_close),
-        );
-        f.set(
-            Builtin::RegistrationPartner,
-            rec.registering_partner_arc()
+            Builtin::RegistrationApprovedBeforeClose => {
+                let approved = status() == RegStatus::Approved;
+                let before = approved
+                    && match (reg.and_then(|r| r.approved_at), close_time().or(Some(now))) {
+                        (Some(a), Some(c)) => a <= c,
+                        (None, _) => true,
+                        _ => false,
+                    };
+                Value::Bool(before)
+            }
+            Builtin::RegistrationPartner => rec
+                .registering_partner_arc()
                 .filter(|_| reg.is_some())
                 .map(Value::Text)
                 .unwrap_or(Value::Absent),
-        );
-        f.protected_until = protection_end(p, cal, rec);
-        f.set(
-            Builtin::RegistrationProtectedUntil,
-            opt_dt(f.protected_until),
-        );
-        f.set(
-            Builtin::CosellSupported,
-            Value::Bool(cosell_first.is_some()),
-        );
-        f.set(Builtin::CosellFirstContactAt, opt_dt(cosell_first));
-        let direct = rec.account.as_ref().is_some_and(|a| {
-            let (key, id) = &a.normalized;
-            ctx.direct_accounts.iter().any(|d| d == key || d == id)
-        });
-        f.set(Builtin::AccountDirectOwned, Value::Bool(direct));
-        f
-    }
-
-    fn set(&mut self, b: Builtin, v: Value) {
-        if let Some(c) = self.vals.get_mut(b as usize) {
-            *c = v;
+            Builtin::RegistrationProtectedUntil => opt_dt(protection_end(self.p, self.cal, rec)),
+            Builtin::CosellSupported => Value::Bool(self.hist().cosell_first.is_some()),
+            Builtin::CosellFirstContactAt => opt_dt(self.hist().cosell_first),
+            Builtin::AccountDirectOwned => {
+                let direct = rec.account.as_ref().is_some_and(|a| {
+                    let (key, id) = &a.normalized;
+                    self.ctx.direct_accounts.iter().any(|d| d == key || d == id)
+                });
+                Value::Bool(direct)
+            }
         }
     }
 
     /// The value of a built-in (`line_items` is handled by the evaluator).
     pub fn get(&self, b: Builtin) -> &Value {
         const ABSENT: &Value = &Value::Absent;
-        self.vals.get(b as usize).unwrap_or(ABSENT)
+        match self.vals.get(b as usize) {
+            Some(cell) => cell.get_or_init(|| self.compute(b)),
+            None => ABSENT,
+        }
     }
 
     /// The facts as of closing now: `registration.age_at_close` and
     /// `registration.approved_before_close` use `now` as the close time.
-    pub fn closing_now(&self) -> Facts {
-        let mut f = self.clone();
-        let now = match self.get(Builtin::Now) {
-            Value::DateTime(n) => *n,
-            _ => return f,
-        };
-        let submitted = match self.get(Builtin::RegistrationSubmittedAt) {
-            Value::DateTime(s) => Some(*s),
-            _ => None,
-        };
-        f.set(
-            Builtin::RegistrationAgeAtClose,
-            submitted.map(|s| secs(now, s)).unwrap_or(Value::Absent),
-        );
-        let approved = self.get(Builtin::RegistrationApproved).truthy();
-        let before = approved
-            && match self.get(Builtin::RegistrationApprovedAt) {
-                Value::DateTime(a) => *a <= now,
-                _ => true,
-            };
-        f.set(
-            Builtin::RegistrationApprovedBeforeClose,
-            Value::Bool(before),
-        );
+    pub fn closing_now(&self) -> Facts<'a> {
+        let mut f = Facts::derive(self.p, self.cal, self.rec, self.ctx, self.now, true);
+        f.approved = self.approved;
+        if let Some(h) = self.hist.get() {
+            f.hist = OnceCell::from(*h);
+        }
         f
     }
 
     /// Overrides `approved` (inside `discount when approved` during registration).
     pub fn set_approved(&mut self, approved: bool) {
-        self.set(Builtin::Approved, Value::Bool(approved));
+        self.approved = Some(approved);
+        if let Some(cell) = self.vals.get_mut(Builtin::Approved as usize) {
+            cell.take();
+        }
     }
 }

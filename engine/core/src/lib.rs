@@ -41,12 +41,15 @@ pub mod compile;
 mod decide;
 pub mod decision;
 pub mod eval;
+mod explain;
 pub mod facts;
 pub mod record;
+pub mod rules;
 pub mod value;
 pub mod workflow;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use dealflow_dsl::ir::{self, SplitRole};
@@ -56,8 +59,9 @@ use sha2::{Digest, Sha256};
 pub use action::{Action, Audience, ParseActionError, ParseAudienceError};
 pub use calendar::BusinessCalendar;
 pub use decide::Summary;
-pub use decision::{Decision, Effects, Outcome, Reason, RuleOutcome};
+pub use decision::{Decision, Effects, Outcome, Reason, RuleOutcome, Values};
 pub use record::{Context, Record, RecordError, RecordErrorKind, RecordErrors};
+pub use rules::RuleInfo;
 pub use value::Value;
 pub use workflow::{StageNode, TransitionEdge, Workflow, WorkflowError};
 
@@ -87,12 +91,13 @@ pub struct CompileError {
 /// A compiled, immutable policy. Cheap to share across threads.
 #[derive(Debug, Clone)]
 pub struct Policy {
-    ir: ir::Policy,
+    ir: Arc<ir::Policy>,
     source: SourceFile,
     hash: String,
     prog: Program,
     workflow: Workflow,
     calendar: Option<BusinessCalendar>,
+    texts: explain::Texts,
 }
 
 const _: fn() = || {
@@ -111,6 +116,8 @@ pub struct FastDecision {
 #[derive(Debug, Default)]
 pub struct Scratch {
     vars: Vec<Value>,
+    flags: Vec<Value>,
+    keys: Vec<Value>,
 }
 
 /// Hex sha256 of the normalized text (CRLF -> LF, trailing whitespace stripped per
@@ -164,10 +171,12 @@ impl Policy {
         let prog = Program::compile(&ir);
         let workflow = Workflow::build(&ir, &prog).unwrap_or_else(|_| Workflow::empty());
         let calendar = ir.calendar.as_ref().and_then(BusinessCalendar::from_ir);
+        let texts = explain::Texts::build(&ir, &prog, source);
         Policy {
+            texts,
             hash: source_hash(&source.text),
             source: source.clone(),
-            ir,
+            ir: Arc::new(ir),
             prog,
             workflow,
             calendar,
@@ -245,6 +254,8 @@ impl Policy {
             wf: &self.workflow,
             cal: self.calendar.as_ref(),
             src: &self.source,
+            texts: &self.texts,
+            ir: &self.ir,
         }
     }
 
@@ -270,6 +281,8 @@ impl Policy {
             audience,
             explain: true,
             vars: vec![Value::Absent; self.prog.vars],
+            flag_vals: Vec::new(),
+            keys: Vec::new(),
             out: Out::default(),
         };
         d.run(action);
@@ -339,10 +352,14 @@ impl Policy {
             audience: &Audience::Vendor,
             explain: false,
             vars,
+            flag_vals: std::mem::take(&mut scratch.flags),
+            keys: std::mem::take(&mut scratch.keys),
             out: Out::default(),
         };
         d.run(action);
         scratch.vars = std::mem::take(&mut d.vars);
+        scratch.flags = std::mem::take(&mut d.flag_vals);
+        scratch.keys = std::mem::take(&mut d.keys);
         FastDecision {
             outcome: d.out.outcome.unwrap_or(Outcome::Error),
             summary: d.out.summary,

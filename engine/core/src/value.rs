@@ -158,6 +158,8 @@ impl Names<'_> {
     /// Equality with enum/text cross-comparison by variant name.
     pub fn eq(&self, a: &Value, b: &Value) -> bool {
         match (a, b) {
+            (Value::Enum(ia, xa), Value::Enum(ib, xb)) if ia == ib => xa == xb,
+            (Value::Stage(x), Value::Stage(y)) => x == y,
             (Value::Enum(ia, xa), Value::Enum(ib, xb)) if ia != ib => {
                 matches!((self.variant(*ia, *xa), self.variant(*ib, *xb)), (Some(p), Some(q)) if p == q)
             }
@@ -209,6 +211,37 @@ pub fn cents(d: Decimal) -> Decimal {
 pub fn money_str(d: Decimal) -> String {
     let mut r = cents(d);
     r.rescale(2);
+    // Fast path (same text as `Decimal`'s `Display` at scale 2): integer digits.
+    let m = r.mantissa();
+    if r.scale() == 2 && m != 0 {
+        if let Ok(a) = u64::try_from(m.unsigned_abs()) {
+            // Digits least significant first, then reversed.
+            let mut buf = [0u8; 24];
+            let mut n = 0;
+            let mut rest = a;
+            while n < 4 || rest > 0 {
+                if let Some(b) = buf.get_mut(n) {
+                    *b = b'0' + (rest % 10) as u8;
+                }
+                rest /= 10;
+                n += 1;
+                if n == 2 {
+                    if let Some(b) = buf.get_mut(n) {
+                        *b = b'.';
+                    }
+                    n += 1;
+                }
+            }
+            if m < 0 {
+                if let Some(b) = buf.get_mut(n) {
+                    *b = b'-';
+                }
+                n += 1;
+            }
+            let digits = buf.get(..n).unwrap_or(&[]);
+            return digits.iter().rev().map(|b| char::from(*b)).collect();
+        }
+    }
     r.to_string()
 }
 
@@ -236,6 +269,9 @@ pub fn compare(a: &Value, b: &Value) -> Option<Ordering> {
         (Value::Absent, _) | (_, Value::Absent) => None,
         (Value::Bool(x), Value::Bool(y)) => Some(x.cmp(y)),
         (Value::Int(x), Value::Int(y)) => Some(x.cmp(y)),
+        (Value::Money(x), Value::Money(y))
+        | (Value::Dec(x), Value::Dec(y))
+        | (Value::Pct(x), Value::Pct(y)) => Some(x.cmp(y)),
         (Value::Dur(x), Value::Dur(y)) => Some(x.cmp(y)),
         (Value::Date(x), Value::Date(y)) => Some(x.cmp(y)),
         (Value::DateTime(x), Value::DateTime(y)) => Some(x.cmp(y)),
@@ -317,6 +353,10 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, kind: Kind) -> Result<Value, Arith
             BinOp::Div => wrap(dec_op(op, Decimal::from(*x), Decimal::from(*y))?, kind),
             _ => Err(ov),
         },
+        // Whole multiples of a duration stay in integers (same result as below).
+        (V::Dur(s), V::Int(n)) | (V::Int(n), V::Dur(s)) if op == BinOp::Mul => {
+            s.checked_mul(*n).map(V::Dur).ok_or(ov)
+        }
         (V::Dur(s), n) | (n, V::Dur(s)) if op == BinOp::Mul && n.num().is_some() => {
             let r = dec_op(op, Decimal::from(*s), n.num().unwrap_or_default())?;
             wrap(r, Kind::Dur)
@@ -349,6 +389,22 @@ mod tests {
         assert_eq!(money_str(Decimal::new(12345, 3)), "12.35");
         assert_eq!(money_str(Decimal::new(-12345, 3)), "-12.35");
         assert_eq!(money_str(Decimal::from(3600)), "3600.00");
+        assert_eq!(money_str(Decimal::new(-5, 2)), "-0.05");
+        assert_eq!(money_str(Decimal::ZERO), "0.00");
+        for m in [
+            1i64,
+            7,
+            99,
+            100,
+            101,
+            123_456_789,
+            -1,
+            -100,
+            -987_654_321_012,
+        ] {
+            let d = Decimal::new(m, 2);
+            assert_eq!(money_str(d), d.to_string(), "{m}");
+        }
     }
 
     #[test]

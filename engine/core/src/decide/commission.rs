@@ -19,7 +19,7 @@ fn pct(d: Decimal) -> String {
 
 impl Decider<'_> {
     /// Computes commission with the given facts (closing facts: close time = now).
-    pub(super) fn commission(&mut self, facts: &Facts) {
+    pub(super) fn commission(&mut self, facts: &Facts<'_>) {
         let c = self.c;
         let Some(cm) = &c.p.commission else { return };
         let prog = &c.prog.commission;
@@ -60,15 +60,20 @@ impl Decider<'_> {
             if let Some(table) = &cm.rate {
                 let mut matched: Option<usize> = None;
                 let mut second: Option<usize> = None;
+                // Each key is evaluated once per line, then matched against the rows.
+                let mut keys = std::mem::take(&mut self.keys);
+                keys.clear();
+                for k in &prog.rate_keys {
+                    keys.push(env.eval(*k, &mut self.vars, &mut NoRec));
+                }
                 for (ri, row) in prog.rate_rows.iter().enumerate() {
                     let mut all = true;
                     for (ki, pat) in row.iter().enumerate() {
                         let Some(vals) = pat else { continue };
-                        let Some(key) = prog.rate_keys.get(ki).copied() else {
+                        let Some(v) = keys.get(ki) else {
                             continue;
                         };
-                        let v = env.eval(key, &mut self.vars, &mut NoRec);
-                        if v.is_absent() || !vals.iter().any(|x| self.names.eq(&v, x)) {
+                        if v.is_absent() || !vals.iter().any(|x| self.names.eq(v, x)) {
                             all = false;
                             break;
                         }
@@ -85,6 +90,7 @@ impl Decider<'_> {
                         }
                     }
                 }
+                self.keys = keys;
                 let row_span = |ri: usize| {
                     table
                         .rows
@@ -160,7 +166,9 @@ impl Decider<'_> {
             };
             total += line_comm;
             let mut line_rebates = BTreeMap::new();
-            for (bi, rb) in cm.rebates.iter().enumerate() {
+            // Rebates are explanation only (the fast path returns the commission).
+            let rebates = if self.explain { &cm.rebates[..] } else { &[] };
+            for (bi, rb) in rebates.iter().enumerate() {
                 let Some(id) = prog.rebates.get(bi).copied() else {
                     continue;
                 };
@@ -270,8 +278,8 @@ impl Decider<'_> {
                 );
             }
         }
-        let registering = rec.registering_partner().map(str::to_string);
-        if registering.is_none() {
+        let has_registering = rec.registering_partner().is_some();
+        if !has_registering {
             attributed = false;
             if self.explain && why_not.is_none() {
                 why_not = Some("the deal has no registering partner".into());
@@ -287,6 +295,7 @@ impl Decider<'_> {
         if !self.explain {
             return;
         }
+        let registering = rec.registering_partner().map(str::to_string);
 
         // Splits.
         let mut shares: Vec<ShareEffect> = Vec::new();

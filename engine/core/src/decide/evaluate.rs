@@ -30,7 +30,9 @@ impl Decider<'_> {
         let mut excluded = false;
         let mut factor = Decimal::ONE;
         if let Some(h) = &c.p.hygiene {
-            let mut flag_vals = vec![Value::Absent; h.flags.len()];
+            let mut flag_vals = std::mem::take(&mut self.flag_vals);
+            flag_vals.clear();
+            flag_vals.resize(h.flags.len(), Value::Absent);
             for (i, f) in h.flags.iter().enumerate() {
                 let Some(id) = c.prog.hygiene.flags.get(i).copied() else {
                     continue;
@@ -124,6 +126,7 @@ impl Decider<'_> {
                     );
                 }
             }
+            self.flag_vals = flag_vals;
         }
 
         // Forecast.
@@ -158,8 +161,8 @@ impl Decider<'_> {
                 );
                 let shown = self.names.render(&self.amount());
                 if let Some(r) = self.out.reasons.last_mut() {
-                    r.values.insert("amount".into(), shown);
-                    r.values.insert("probability".into(), pct(st.probability));
+                    r.values.insert("amount", shown);
+                    r.values.insert("probability", pct(st.probability));
                 }
                 self.out.effects.forecast = Some(ForecastEffect {
                     category: forecast_name(category).into(),
@@ -210,7 +213,8 @@ impl Decider<'_> {
                 let (ok, rec) = self.cond(&env, when);
                 if ok && !assigned {
                     assigned = true;
-                    if let Some(p) = prio {
+                    // The priority is explanation only (the fast path returns no priorities).
+                    if let Some(p) = prio.filter(|_| self.explain) {
                         let (v, prec) = self.value(&env, p);
                         if self.explain {
                             let mut rec = rec;
@@ -219,13 +223,7 @@ impl Decider<'_> {
                             let msg = format!(
                                 "`{}` is eligible: `{}` holds, priority {}",
                                 pool.name,
-                                self.text(
-                                    &c.prog
-                                        .spans
-                                        .get(when as usize)
-                                        .cloned()
-                                        .unwrap_or(a.span.clone())
-                                ),
+                                self.etext(when),
                                 self.names.render(&v)
                             );
                             self.reason(
@@ -241,13 +239,7 @@ impl Decider<'_> {
                     }
                 }
                 if self.explain {
-                    let text = self.text(
-                        &c.prog
-                            .spans
-                            .get(when as usize)
-                            .cloned()
-                            .unwrap_or(a.span.clone()),
-                    );
+                    let text = self.etext(when);
                     let (outcome, msg) = if ok {
                         (
                             RuleOutcome::Pass,
@@ -280,13 +272,7 @@ impl Decider<'_> {
                         blocked = true;
                     }
                     if self.explain {
-                        let text = self.text(
-                            &c.prog
-                                .spans
-                                .get(id as usize)
-                                .cloned()
-                                .unwrap_or(n.span.clone()),
-                        );
+                        let text = self.etext(id);
                         let msg = match (held, &n.because) {
                             (true, Some(b)) => b.clone(),
                             (true, None) => format!("never `{}` when `{text}`", pool.name),

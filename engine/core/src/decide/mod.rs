@@ -11,7 +11,7 @@ mod evaluate;
 mod register;
 mod route;
 
-use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use dealflow_dsl::ir::{self, Span, StageId, StageKind};
@@ -20,9 +20,10 @@ use rust_decimal::Decimal;
 
 use crate::action::{Action, Audience};
 use crate::calendar::BusinessCalendar;
-use crate::compile::{field_name, ExprId, Node, Program};
-use crate::decision::{Effects, EvalError, Outcome, Reason, RuleOutcome, StageChange};
+use crate::compile::{ExprId, Program};
+use crate::decision::{Effects, EvalError, Outcome, Reason, RuleOutcome, StageChange, Values};
 use crate::eval::{Env, NoRec, Rec};
+use crate::explain::{collapse, Texts};
 use crate::facts::Facts;
 use crate::record::{Context, Record};
 use crate::value::{ArithError, Names, Value};
@@ -61,6 +62,9 @@ pub(crate) struct Compiled<'a> {
     pub wf: &'a Workflow,
     pub cal: Option<&'a BusinessCalendar>,
     pub src: &'a SourceFile,
+    pub texts: &'a Texts,
+    /// The IR, shared with the decision's values for rendering.
+    pub ir: &'a Arc<ir::Policy>,
 }
 
 static NO_VALUES: [Value; 0] = [];
@@ -73,16 +77,20 @@ pub(crate) struct Decider<'a> {
     pub rec: &'a Record,
     pub cx: &'a Context,
     pub now: DateTime<Utc>,
-    pub facts: &'a Facts,
+    pub facts: &'a Facts<'a>,
     pub audience: &'a Audience,
     pub explain: bool,
     pub vars: Vec<Value>,
+    /// Scratch: hygiene flag values of `evaluate`.
+    pub flag_vals: Vec<Value>,
+    /// Scratch: rate-table key values of one commission line.
+    pub keys: Vec<Value>,
     pub out: Out,
 }
 
 impl<'a> Decider<'a> {
     /// The environment of a record (the decision's own by default).
-    pub fn env_for<'b>(&self, rec: &'b Record, facts: &'b Facts) -> Env<'b>
+    pub fn env_for<'b>(&self, rec: &'b Record, facts: &'b Facts<'b>) -> Env<'b>
     where
         'a: 'b,
     {
@@ -108,21 +116,17 @@ impl<'a> Decider<'a> {
 
     /// `file:line:col` of a span.
     pub fn loc(&self, span: &Span) -> String {
-        self.c.src.location(span.start)
+        self.c.texts.loc(self.c.src, span.start).to_string()
     }
 
     /// The source text of a span, whitespace collapsed.
     pub fn text(&self, span: &Span) -> String {
-        let t = self.c.src.text.get(span.clone()).unwrap_or("");
-        t.split_whitespace().collect::<Vec<_>>().join(" ")
+        collapse(self.c.src, span)
     }
 
     /// The source text of a compiled expression.
-    pub fn etext(&self, id: ExprId) -> String {
-        match self.c.prog.spans.get(id as usize) {
-            Some(s) => self.text(s),
-            None => String::new(),
-        }
+    pub fn etext(&self, id: ExprId) -> &'a str {
+        self.c.texts.node_text(id).unwrap_or("")
     }
 
     /// Evaluates a condition, recording reads when explaining.
@@ -147,30 +151,15 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// Renders recorded reads as `name -> value`.
-    pub fn values(&self, rec: &Rec) -> BTreeMap<String, String> {
-        let mut out = BTreeMap::new();
+    /// The recorded reads by name (rendered only when shown).
+    pub fn values(&self, rec: &Rec) -> Values {
+        if rec.reads.is_empty() {
+            return Values::default();
+        }
+        let mut out = Values::new(self.c.ir.clone());
         for (node, v) in &rec.reads {
-            let name = match self.c.prog.node(*node) {
-                Node::Field(kind, slot) => self
-                    .c
-                    .p
-                    .record(*kind)
-                    .and_then(|r| r.fields.get(*slot as usize))
-                    .map(|f| field_name(*kind, &f.name)),
-                Node::Builtin(b) => Some(b.name().to_string()),
-                Node::AccountKey => Some("account".to_string()),
-                Node::Flag(f) => self
-                    .c
-                    .p
-                    .hygiene
-                    .as_ref()
-                    .and_then(|h| h.flags.get(*f as usize))
-                    .map(|f| f.name.clone()),
-                _ => None,
-            };
-            if let Some(name) = name {
-                out.entry(name).or_insert_with(|| self.names.render(v));
+            if let Some(name) = self.c.texts.node_name(*node) {
+                out.read(name, v);
             }
         }
         out
@@ -210,7 +199,7 @@ impl<'a> Decider<'a> {
             });
         }
         let values = self.values(rec);
-        let location = self.loc(span);
+        let location = self.c.texts.loc(self.c.src, span.start);
         self.out.reasons.push(Reason {
             rule,
             location,
@@ -324,7 +313,7 @@ impl<'a> Decider<'a> {
         let (cur_name, to_name) = (self.stage_name(cur), self.stage_name(to));
         let mut any_edge = false;
         let mut flow_ok = false;
-        let mut failed_guard: Option<Span> = None;
+        let mut failed_guard: Option<&str> = None;
         for edge in c.wf.edges(cur, to) {
             any_edge = true;
             let from = if edge.from_any { "any" } else { cur_name };
@@ -344,20 +333,14 @@ impl<'a> Decider<'a> {
                 Some(g) => {
                     let (ok, rec) = self.cond(&env, g);
                     if self.explain {
-                        let gspan = c
-                            .prog
-                            .spans
-                            .get(g as usize)
-                            .cloned()
-                            .unwrap_or_else(|| edge.span.clone());
+                        let gtext = self.etext(g);
                         let msg = match (ok, &edge.because) {
-                            (true, _) => format!(
-                                "`{from} -> {to_name}` is allowed: `{}` holds",
-                                self.text(&gspan)
-                            ),
+                            (true, _) => {
+                                format!("`{from} -> {to_name}` is allowed: `{gtext}` holds")
+                            }
                             (false, Some(b)) => b.clone(),
                             (false, None) => {
-                                format!("`{from} -> {to_name}` requires `{}`", self.text(&gspan))
+                                format!("`{from} -> {to_name}` requires `{gtext}`")
                             }
                         };
                         let outcome = if ok {
@@ -373,7 +356,7 @@ impl<'a> Decider<'a> {
                             msg,
                         );
                         if !ok && failed_guard.is_none() {
-                            failed_guard = Some(gspan);
+                            failed_guard = Some(gtext);
                         }
                     }
                     ok
@@ -411,8 +394,7 @@ impl<'a> Decider<'a> {
         if !flow_ok && !self.explain {
             return false;
         }
-        if let Some(g) = failed_guard.filter(|_| !flow_ok) {
-            let t = self.text(&g);
+        if let Some(t) = failed_guard.filter(|_| !flow_ok) {
             self.out.to_pass.push(format!("make `{t}` hold"));
         }
         let mut reqs_ok = true;
@@ -431,7 +413,7 @@ impl<'a> Decider<'a> {
                 }
             }
             if self.explain {
-                let text = self.text(&item.span);
+                let text = c.texts.req_text(to.0 as usize, k).unwrap_or("");
                 let msg = match (ok, &item.evidence, &item.because) {
                     (true, Some(ev), _) => format!("evidence `{ev}` is present"),
                     (true, None, _) => format!("`{text}` holds"),

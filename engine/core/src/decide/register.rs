@@ -18,7 +18,7 @@ use crate::value::{money_str, rfc3339, Value};
 
 impl Decider<'_> {
     /// Key values of a record (for duplicate/conflict matching).
-    fn keys_of(&mut self, rec: &Record, facts: &Facts, keys: &[ExprId]) -> Vec<Value> {
+    fn keys_of(&mut self, rec: &Record, facts: &Facts<'_>, keys: &[ExprId]) -> Vec<Value> {
         let env = self.env_for(rec, facts);
         keys.iter()
             .map(|k| env.eval(*k, &mut self.vars, &mut NoRec))
@@ -207,13 +207,7 @@ impl Decider<'_> {
                         blocked_for_good = true;
                     }
                     if self.explain {
-                        let text = self.text(
-                            &c.prog
-                                .spans
-                                .get(*id as usize)
-                                .cloned()
-                                .unwrap_or(conflict.span.clone()),
-                        );
+                        let text = self.etext(*id);
                         let msg = match (held, &conflict.reject) {
                             (true, Some(r)) => r.clone(),
                             (true, None) => format!("conflict: `{text}` holds"),
