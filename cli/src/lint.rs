@@ -1,6 +1,8 @@
 //! `dealflow lint`: analyze policies and report diagnostics as human text, JSON or
 //! SARIF 2.1.0.
 
+use std::path::Path;
+
 use dealflow_dsl::{analyze, Code, Diagnostic, Severity, SourceFile};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -19,18 +21,13 @@ struct Linted {
 /// Runs `dealflow lint`.
 pub fn run(args: &LintArgs) -> ExitStatus {
     let (paths, mut io_errors) = collect_policy_files(&args.paths);
-    let outcomes: Vec<Result<Linted, String>> = paths
-        .par_iter()
-        .map(|path| {
-            read_source(path).map(|source| {
-                let analysis = analyze(&source);
-                Linted {
-                    source,
-                    diagnostics: analysis.diagnostics,
-                }
-            })
-        })
-        .collect();
+    // A thread pool costs more to start than one file takes to lint: parallelize only
+    // when there are several files. Either way the outcomes keep the input order.
+    let outcomes: Vec<Result<Linted, String>> = if paths.len() > 1 {
+        paths.par_iter().map(|path| lint_file(path)).collect()
+    } else {
+        paths.iter().map(|path| lint_file(path)).collect()
+    };
     let mut linted = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
         match outcome {
@@ -58,6 +55,17 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     } else {
         ExitStatus::Success
     }
+}
+
+/// Reads and analyses one file.
+fn lint_file(path: &Path) -> Result<Linted, String> {
+    read_source(path).map(|source| {
+        let analysis = analyze(&source);
+        Linted {
+            source,
+            diagnostics: analysis.diagnostics,
+        }
+    })
 }
 
 fn count(linted: &[Linted], severity: Severity) -> usize {
@@ -90,11 +98,15 @@ fn plural(n: usize, word: &str) -> String {
 }
 
 fn human(linted: &[Linted], errors: usize, warnings: usize) -> String {
-    let handler = diag::handler(Stream::Stdout);
     let mut out = String::new();
-    for l in linted {
-        for d in &l.diagnostics {
-            out.push_str(&diag::render(&handler, d, &l.source));
+    // The handler (terminal detection, theme) is only needed when there is something
+    // to render; a clean run prints just the summary line.
+    if linted.iter().any(|l| !l.diagnostics.is_empty()) {
+        let handler = diag::handler(Stream::Stdout);
+        for l in linted {
+            for d in &l.diagnostics {
+                out.push_str(&diag::render(&handler, d, &l.source));
+            }
         }
     }
     out.push_str(&format!(

@@ -21,7 +21,8 @@ fn span(p: &Pair<'_, Rule>) -> Span {
     let start = p.as_span().start();
     let mut last = p.clone();
     while !is_atomic(last.as_rule()) {
-        match last.clone().into_inner().last() {
+        // `next_back` is O(1); `last` would build every child on the way.
+        match last.clone().into_inner().next_back() {
             Some(child) => last = child,
             None => break,
         }
