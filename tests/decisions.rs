@@ -107,13 +107,13 @@ fn check_against_catalogue(
     let named = d
         .reasons
         .iter()
-        .map(|r| (&r.rule, &r.location, "reason"))
-        .chain(d.errors.iter().map(|e| (&e.rule, &e.location, "error")));
+        .map(|r| (&r.rule, &*r.location, "reason"))
+        .chain(d.errors.iter().map(|e| (&e.rule, &*e.location, "error")));
     for (rule, location, what) in named {
         match catalogue.get(rule) {
             Some(info) => {
                 // Errors point at the failing sub-expression, inside the rule.
-                if what == "reason" && &info.location != location {
+                if what == "reason" && info.location != location {
                     problems.push(format!(
                         "{case}: {what} `{rule}` at {location}, catalogued at {}",
                         info.location

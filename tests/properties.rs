@@ -455,8 +455,8 @@ proptest! {
         let located = d
             .reasons
             .iter()
-            .map(|r| (&r.rule, &r.location))
-            .chain(d.errors.iter().map(|e| (&e.rule, &e.location)));
+            .map(|r| (&r.rule, &*r.location))
+            .chain(d.errors.iter().map(|e| (&e.rule, &*e.location)));
         for (rule, location) in located {
             prop_assert!(
                 catalogue.contains(rule) || policy.is_structural_rule_id(rule),

@@ -684,6 +684,9 @@ pub struct Leads {
     pub routes: Vec<Cond>,
     /// Ranking keys over `partner.x` / `lead.x`; `true` = descending.
     pub prefer: Vec<(Expr, bool)>,
+    /// The `prefer` rule (`None` when there is none).
+    #[serde(skip)]
+    pub prefer_span: Option<Span>,
     pub accept: Option<Accept>,
     pub convert: Option<Convert>,
     #[serde(skip)]

@@ -839,6 +839,7 @@ impl Checker<'_> {
         let mut out = ir::Leads {
             routes: Vec::new(),
             prefer: Vec::new(),
+            prefer_span: None,
             accept: None,
             convert: None,
             span: sec.span.clone(),
@@ -859,6 +860,7 @@ impl Checker<'_> {
                     if !self.once_in(&mut seen, "prefer", span) {
                         continue;
                     }
+                    out.prefer_span = Some(span.clone());
                     for key in keys {
                         let Some(x) = self.expr(&key.expr, &mut Scope::leads(), None) else {
                             continue;

@@ -174,6 +174,7 @@ mod tests {
         p.leads = Some(ir::Leads {
             routes: vec![],
             prefer: vec![(bool_const(true), true)],
+            prefer_span: None,
             accept: None,
             convert: None,
             span: 0..0,

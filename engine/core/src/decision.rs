@@ -271,6 +271,10 @@ pub struct RegistrationEffect {
     pub late: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub discount: Option<DiscountEffect>,
+    /// Extensions granted so far, this one included (set when an `advance` extends
+    /// the protection; `protected_until` is then the new end).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -424,9 +428,13 @@ impl Decision {
             .filter(|r| r.outcome == RuleOutcome::Fail)
     }
 
-    /// Replaces every occurrence of the given strings (other partners' ids, names,
-    /// registration and opportunity ids) in every text of the decision.
-    pub(crate) fn scrub(&mut self, foreign: &BTreeSet<String>) {
+    /// Replaces whole-token occurrences of the given strings (other partners' ids,
+    /// names, registration and opportunity ids) in every text of the decision by
+    /// `[redacted]`. An occurrence counts only when the characters on both sides are
+    /// not identifier characters (alphanumeric, `-`, `_`, `.`), so `P-1` is not
+    /// found in `OPP-1001`; an occurrence inside one of the viewer's own identities
+    /// (`own`) is left alone.
+    pub(crate) fn scrub(&mut self, foreign: &BTreeSet<String>, own: &BTreeSet<String>) {
         let mut tokens: Vec<&str> = foreign
             .iter()
             .map(String::as_str)
@@ -436,11 +444,14 @@ impl Decision {
         if tokens.is_empty() {
             return;
         }
+        let own: Vec<&str> = own
+            .iter()
+            .map(String::as_str)
+            .filter(|t| !t.is_empty())
+            .collect();
         let fix = |s: &mut String| {
-            for t in &tokens {
-                if s.contains(t) {
-                    *s = s.replace(t, "[redacted]");
-                }
+            if let Some(fixed) = scrub_tokens(s, &tokens, &own) {
+                *s = fixed;
             }
         };
         let fix_map = |m: &mut BTreeMap<String, String>| {
@@ -498,4 +509,64 @@ impl Decision {
             }
         }
     }
+}
+
+/// Characters that continue an identifier: an occurrence of a token next to one of
+/// them is part of a longer word, not the token.
+fn is_ident_char(c: char) -> bool {
+    c.is_alphanumeric() || matches!(c, '-' | '_' | '.')
+}
+
+/// Byte ranges of the whole-token occurrences of `token` in `s`.
+fn token_ranges(s: &str, token: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    if token.is_empty() {
+        return out;
+    }
+    let mut from = 0;
+    while let Some(i) = s.get(from..).and_then(|rest| rest.find(token)) {
+        let start = from + i;
+        let end = start + token.len();
+        let before = s.get(..start).and_then(|p| p.chars().next_back());
+        let after = s.get(end..).and_then(|r| r.chars().next());
+        if !before.is_some_and(is_ident_char) && !after.is_some_and(is_ident_char) {
+            out.push((start, end));
+        }
+        // Continue after the first character of this occurrence.
+        from = start
+            + s.get(start..)
+                .and_then(|r| r.chars().next())
+                .map_or(1, char::len_utf8);
+    }
+    out
+}
+
+/// `s` with every whole-token occurrence of a foreign token (longest first) replaced
+/// by `[redacted]`, except inside an occurrence of an own token; `None` when nothing
+/// changes.
+pub(crate) fn scrub_tokens(s: &str, foreign: &[&str], own: &[&str]) -> Option<String> {
+    let protected: Vec<(usize, usize)> = own.iter().flat_map(|t| token_ranges(s, t)).collect();
+    let mut hits: Vec<(usize, usize)> = Vec::new();
+    for t in foreign {
+        for (a, b) in token_ranges(s, t) {
+            let inside_own = protected.iter().any(|&(p, q)| p <= a && b <= q);
+            let overlaps = hits.iter().any(|&(p, q)| a < q && p < b);
+            if !inside_own && !overlaps {
+                hits.push((a, b));
+            }
+        }
+    }
+    if hits.is_empty() {
+        return None;
+    }
+    hits.sort_unstable();
+    let mut out = String::with_capacity(s.len());
+    let mut at = 0;
+    for (a, b) in hits {
+        out.push_str(s.get(at..a).unwrap_or(""));
+        out.push_str("[redacted]");
+        at = b;
+    }
+    out.push_str(s.get(at..).unwrap_or(""));
+    Some(out)
 }

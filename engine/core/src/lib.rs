@@ -366,36 +366,51 @@ impl Policy {
         }
     }
 
-    /// Identities the viewer must not see: other partners' ids and names, and the
-    /// ids of their registrations and opportunities.
-    fn foreign(&self, viewer: &str, record: &Record, ctx: &Context) -> BTreeSet<String> {
+    /// Identities the viewer must not see (other partners' ids and names, and the ids
+    /// of their registrations and opportunities), and the viewer's own identities
+    /// (its id and name, its registrations and opportunities), which are never
+    /// redacted.
+    fn foreign(
+        &self,
+        viewer: &str,
+        record: &Record,
+        ctx: &Context,
+    ) -> (BTreeSet<String>, BTreeSet<String>) {
         let mut out = BTreeSet::new();
-        let add_record = |r: &Record, out: &mut BTreeSet<String>| {
-            let owner = r.registering_partner();
-            let mine = owner == Some(viewer) && r.partner_id().is_none_or(|p| p == viewer);
-            if let Some(p) = &r.partner {
+        let mut own = BTreeSet::new();
+        own.insert(viewer.to_string());
+        let add_party =
+            |p: &record::Party, out: &mut BTreeSet<String>, own: &mut BTreeSet<String>| {
                 if &*p.id != viewer {
                     out.insert(p.id.to_string());
                     out.extend(p.name.clone());
+                } else {
+                    own.extend(p.name.clone());
                 }
+            };
+        let add_record = |r: &Record, out: &mut BTreeSet<String>, own: &mut BTreeSet<String>| {
+            let owner = r.registering_partner();
+            let mine = owner == Some(viewer) && r.partner_id().is_none_or(|p| p == viewer);
+            if let Some(p) = &r.partner {
+                add_party(p, out, own);
             }
             if let Some(o) = owner.filter(|o| *o != viewer) {
                 out.insert(o.to_string());
             }
-            if !mine {
-                out.insert(r.id.clone());
-                out.extend(r.registration.as_ref().and_then(|g| g.id.clone()));
+            let ids = std::iter::once(r.id.clone())
+                .chain(r.registration.as_ref().and_then(|g| g.id.clone()));
+            if mine {
+                own.extend(ids);
+            } else {
+                out.extend(ids);
             }
         };
-        add_record(record, &mut out);
+        add_record(record, &mut out, &mut own);
         for r in &ctx.registrations {
-            add_record(r, &mut out);
+            add_record(r, &mut out, &mut own);
         }
         for p in &ctx.partners {
-            if &*p.id != viewer {
-                out.insert(p.id.to_string());
-                out.extend(p.name.clone());
-            }
+            add_party(p, &mut out, &mut own);
         }
         if let Some(cm) = &self.ir.commission {
             for s in cm.splits.iter().flat_map(|s| s.shares.iter()) {
@@ -408,13 +423,17 @@ impl Policy {
                 }
             }
         }
-        out.remove(viewer);
-        out.retain(|s| !s.trim().is_empty());
-        out
+        own.retain(|s| !s.trim().is_empty());
+        out.retain(|s| !s.trim().is_empty() && !own.contains(s));
+        (out, own)
     }
 
+    /// Redacts a partner's view: first the fields known to hold partner identities
+    /// (commission shares and partner, `commission.<id>` amounts, routing entries,
+    /// the opportunity id), then, as a last line of defence, whole-token occurrences
+    /// of the foreign identities in every text (see [`Decision::scrub`]).
     fn redact(&self, d: &mut Decision, viewer: &str, record: &Record, ctx: &Context) {
-        let foreign = self.foreign(viewer, record, ctx);
+        let (foreign, own) = self.foreign(viewer, record, ctx);
         // Other partners' commission shares are folded into `commission.others`.
         let mut others = rust_decimal::Decimal::ZERO;
         let mut any = false;
@@ -440,11 +459,18 @@ impl Policy {
                     s.partner = "another partner".into();
                 }
             }
+            if c.partner.as_ref().is_some_and(|p| foreign.contains(p)) {
+                c.partner = Some("another partner".into());
+            }
+        }
+        if let Some(r) = &mut d.effects.routing {
+            r.ranked.retain(|p| p.partner == viewer);
+            r.excluded.retain(|p| p.partner == viewer);
         }
         if d.opportunity.as_ref().is_some_and(|o| foreign.contains(o)) {
             d.opportunity = None;
         }
-        d.scrub(&foreign);
+        d.scrub(&foreign, &own);
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 
-use dealflow_dsl::ir::{Span, StageId, StageKind};
+use dealflow_dsl::ir::{ExtendTrigger, Span, StageId, StageKind};
 
 use crate::Policy;
 
@@ -142,6 +142,10 @@ impl Policy {
             if let Some((_, span)) = r.protect.as_ref().filter(|_| !r.auto_approve.is_empty()) {
                 c.add("registration", "registration.protect".into(), span);
             }
+            // Only the `advance` trigger is applied (by an approved `advance`).
+            if let Some(e) = r.extend.as_ref().filter(|e| e.on == ExtendTrigger::Advance) {
+                c.add("registration", "registration.extend".into(), &e.span);
+            }
             for (i, l) in r.late.iter().enumerate() {
                 c.add("registration", format!("registration.late[{i}]"), &l.span);
             }
@@ -218,7 +222,8 @@ impl Policy {
                 c.add("leads", format!("leads.route[{i}]"), &r.span);
             }
             if !l.prefer.is_empty() {
-                c.add("leads", "leads.prefer".into(), &l.span);
+                let span = l.prefer_span.as_ref().unwrap_or(&l.span);
+                c.add("leads", "leads.prefer".into(), span);
             }
             if let Some(a) = &l.accept {
                 c.add("leads", "leads.accept".into(), &a.span);

@@ -1,10 +1,14 @@
 //! Commission: per line item (quantity x price, or the opportunity amount when there
 //! are no line items), the rate table (first or unique match), rebates, attribution
 //! to the registering partner, and splits that sum exactly to the total.
+//!
+//! A deal without line items is one implicit line built from the opportunity (see
+//! [`implicit_line`]), so the rate table's and rebates' `item.x` read the
+//! opportunity's fields of the same name.
 
 use std::collections::BTreeMap;
 
-use dealflow_dsl::ir::{MatchMode, SplitRole};
+use dealflow_dsl::ir::{self, MatchMode, RecordKind, SplitRole, Type};
 use rust_decimal::Decimal;
 
 use super::Decider;
@@ -15,6 +19,68 @@ use crate::value::{cents, money_str, Value};
 
 fn pct(d: Decimal) -> String {
     format!("{}%", (d * Decimal::ONE_HUNDRED).normalize())
+}
+
+/// A type without its `?`.
+fn base(t: &Type) -> &Type {
+    match t {
+        Type::Optional(inner) => base(inner),
+        t => t,
+    }
+}
+
+/// The opportunity value `v` (of type `from`) as a value of the line-item type `to`,
+/// when the types are compatible: the same type, or enums sharing the variant name.
+fn convert(p: &ir::Policy, v: &Value, from: &Type, to: &Type) -> Value {
+    match (base(from), base(to), v) {
+        (_, _, Value::Absent) => Value::Absent,
+        (Type::Enum(a), Type::Enum(b), Value::Enum(_, x)) if a != b => {
+            let name = p
+                .enum_def(*a)
+                .and_then(|e| e.variants.get(*x as usize))
+                .map(String::as_str);
+            p.enum_def(*b)
+                .and_then(|e| e.variants.iter().position(|n| Some(n.as_str()) == name))
+                .map_or(Value::Absent, |i| Value::Enum(*b, i as u32))
+        }
+        (f, t, v) if f == t => v.clone(),
+        _ => Value::Absent,
+    }
+}
+
+/// The single implicit line of a deal without line items: every `line_item` field
+/// takes the value of the opportunity field with the same name and a compatible type
+/// (else its declared default, else missing); `quantity` is 1 and `price` the
+/// opportunity `amount` when the line-item schema declares them.
+pub(super) fn implicit_line(p: &ir::Policy, opp: &[Value], amount: &Value) -> Vec<Value> {
+    let Some(schema) = p.record(RecordKind::LineItem) else {
+        return Vec::new();
+    };
+    let opp_schema = p.record(RecordKind::Opportunity);
+    schema
+        .fields
+        .iter()
+        .map(|f| {
+            let ty = base(&f.ty);
+            match (f.name.as_str(), ty) {
+                ("quantity", Type::Integer) => return Value::Int(1),
+                ("quantity", Type::Decimal) => return Value::Dec(Decimal::ONE),
+                ("price", Type::Money) => return amount.clone(),
+                _ => {}
+            }
+            let from_opp = opp_schema
+                .and_then(|s| s.field(&f.name))
+                .map(|(slot, of)| {
+                    let v = opp.get(slot as usize).unwrap_or(&Value::Absent);
+                    convert(p, v, &of.ty, &f.ty)
+                })
+                .unwrap_or(Value::Absent);
+            match (&from_opp, &f.default) {
+                (Value::Absent, Some(d)) => Value::from_const(d),
+                _ => from_opp,
+            }
+        })
+        .collect()
 }
 
 impl Decider<'_> {
@@ -31,10 +97,23 @@ impl Decider<'_> {
         let mut rebate_by_name: BTreeMap<String, Decimal> = BTreeMap::new();
         let mut lines = Vec::new();
         let mut rebate_used = vec![false; if self.explain { cm.rebates.len() } else { 0 }];
+        // The values a rebate read the first time it did not hold (for its skip reason).
+        let mut rebate_reads: Vec<Option<Rec>> = Vec::new();
+        rebate_reads.resize_with(rebate_used.len(), || None);
+        let implicit = if rec.line_items.is_empty() {
+            vec![implicit_line(c.p, &rec.fields, &self.amount())]
+        } else {
+            Vec::new()
+        };
         for li in 0..n_lines {
             let item = (!rec.line_items.is_empty()).then_some(li);
             let mut env = self.env_for(rec, facts);
             env.item = item;
+            if item.is_none() {
+                // `item.x` (and `line_items`) see the one implicit line.
+                env.items = &implicit;
+                env.item = Some(0);
+            }
             let line_amount: Option<Decimal> = match item.and_then(|i| rec.line_items.get(i)) {
                 None => self.amount().num(),
                 Some(fields) => {
@@ -173,37 +252,42 @@ impl Decider<'_> {
                     continue;
                 };
                 let (held, r) = self.cond(&env, id);
-                if held {
-                    let amt = line_amount.map(|a| a * rb.rate).unwrap_or_default();
-                    rebate_total += amt;
-                    if self.explain {
-                        *rebate_by_name.entry(rb.name.clone()).or_default() += amt;
-                        line_rebates.insert(rb.name.clone(), money_str(amt));
-                        if let Some(u) = rebate_used.get_mut(bi) {
-                            *u = true;
-                        }
-                        let msg = format!(
-                            "{line_label}: rebate `{}` {} = {} {}",
-                            rb.name,
-                            pct(rb.rate),
-                            money_str(amt),
-                            c.p.currency
-                        );
-                        self.reason(
-                            format!("commission.rebate.{}", rb.name),
-                            &rb.span,
-                            RuleOutcome::Pass,
-                            &r,
-                            msg,
-                        );
+                if !held {
+                    if let Some(slot @ None) = rebate_reads.get_mut(bi) {
+                        *slot = Some(r);
                     }
+                    continue;
+                }
+                let amt = line_amount.map(|a| a * rb.rate).unwrap_or_default();
+                rebate_total += amt;
+                if self.explain {
+                    *rebate_by_name.entry(rb.name.clone()).or_default() += amt;
+                    line_rebates.insert(rb.name.clone(), money_str(amt));
+                    if let Some(u) = rebate_used.get_mut(bi) {
+                        *u = true;
+                    }
+                    let msg = format!(
+                        "{line_label}: rebate `{}` {} = {} {}",
+                        rb.name,
+                        pct(rb.rate),
+                        money_str(amt),
+                        c.p.currency
+                    );
+                    self.reason(
+                        format!("commission.rebate.{}", rb.name),
+                        &rb.span,
+                        RuleOutcome::Pass,
+                        &r,
+                        msg,
+                    );
                 }
             }
             if self.explain {
                 let product = item
                     .and_then(|i| rec.line_items.get(i))
+                    .or(implicit.first())
                     .and_then(|f| {
-                        c.p.record(dealflow_dsl::ir::RecordKind::LineItem)?
+                        c.p.record(RecordKind::LineItem)?
                             .field("product")
                             .and_then(|(s, _)| f.get(s as usize))
                     })
@@ -227,11 +311,12 @@ impl Decider<'_> {
                         .get(bi)
                         .map(|id| self.etext(*id))
                         .unwrap_or_default();
+                    let read = rebate_reads.get_mut(bi).and_then(Option::take);
                     self.reason(
                         format!("commission.rebate.{}", rb.name),
                         &rb.span,
                         RuleOutcome::Skip,
-                        &Rec::default(),
+                        &read.unwrap_or_default(),
                         format!(
                             "rebate `{}` does not apply: `{text}` does not hold",
                             rb.name

@@ -238,7 +238,13 @@ impl<'a> Decider<'a> {
         }
         let outcome = match action {
             Action::Advance { to } => match self.c.p.stage_by_name(to) {
-                Some(to) => self.advance(to),
+                Some(to) => {
+                    let outcome = self.advance(to);
+                    if outcome == Outcome::Approved && self.explain {
+                        self.extend_on_advance(self.rec.stage, to);
+                    }
+                    outcome
+                }
                 None => {
                     let names: Vec<&str> =
                         self.c.p.stages.iter().map(|s| s.name.as_str()).collect();

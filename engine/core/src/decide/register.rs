@@ -1,7 +1,9 @@
 //! `register`: open-from stage, eligibility, duplicates, conflicts, then
 //! auto-approval or the review queue (SLA and escalations on the business
-//! calendar), late detection and the registration discount.
+//! calendar), late detection and the registration discount. Also the protection
+//! extension `extend ... on advance` applied when an `advance` is approved.
 
+use dealflow_dsl::ir::{ExtendTrigger, StageId, StageKind};
 use rust_decimal::Decimal;
 
 use super::Decider;
@@ -343,6 +345,7 @@ impl Decider<'_> {
             review: None,
             late: false,
             discount: None,
+            extensions: None,
         };
         if auto {
             if let Some((d, span)) = &reg.protect {
@@ -498,6 +501,97 @@ impl Decider<'_> {
         } else {
             Outcome::Review
         }
+    }
+
+    /// `extend <duration> on advance, at most N`: after an approved `advance` of a
+    /// deal with an approved registration to a later open stage, the protection
+    /// (still running) is extended by the duration, counting one more extension,
+    /// unless the registration already had `N` extensions. Reported as the
+    /// `registration.extend` reason and a `registration` effect. Nothing is reported
+    /// when the policy has no `on advance` extension or the registration is not
+    /// approved.
+    pub(super) fn extend_on_advance(&mut self, from: StageId, to: StageId) {
+        let c = self.c;
+        let Some(ext) =
+            c.p.registration
+                .as_ref()
+                .and_then(|r| r.extend.as_ref())
+                .filter(|e| e.on == ExtendTrigger::Advance)
+        else {
+            return;
+        };
+        let Some(reg) = self
+            .rec
+            .registration
+            .as_ref()
+            .filter(|r| r.status == RegStatus::Approved)
+        else {
+            return;
+        };
+        let to_open = c.p.stage(to).is_some_and(|s| s.kind == StageKind::Open);
+        let end = protection_end(c.p, c.cal, self.rec);
+        let by = crate::value::render_duration(ext.by.seconds);
+        let by = if ext.by.business {
+            format!("{by} (business time)")
+        } else {
+            by
+        };
+        let skip = if !to_open || to <= from {
+            Some(format!(
+                "protection is extended only when the deal advances to a later open stage, not `{}`",
+                self.stage_name(to)
+            ))
+        } else if let Some(m) = ext.at_most.filter(|m| reg.extensions >= *m) {
+            Some(format!(
+                "protection already extended {} time(s), the most allowed is {m}",
+                reg.extensions
+            ))
+        } else {
+            match end {
+                None => Some("the registration has no protection end to extend".to_string()),
+                Some(e) if e <= self.now => Some(format!(
+                    "protection expired at {}, nothing to extend",
+                    rfc3339(e)
+                )),
+                Some(_) => None,
+            }
+        };
+        let (Some(end), None) = (end, &skip) else {
+            self.reason(
+                "registration.extend".into(),
+                &ext.span,
+                RuleOutcome::Skip,
+                &Rec::default(),
+                skip.unwrap_or_default(),
+            );
+            return;
+        };
+        let until = add_duration(c.cal, end, ext.by.seconds, ext.by.business);
+        let count = reg.extensions.saturating_add(1);
+        let limit = ext
+            .at_most
+            .map(|m| format!(" of at most {m}"))
+            .unwrap_or_default();
+        let msg = format!(
+            "the deal advanced: protection extended by {by} from {} to {} (extension {count}{limit})",
+            rfc3339(end),
+            rfc3339(until)
+        );
+        self.reason(
+            "registration.extend".into(),
+            &ext.span,
+            RuleOutcome::Pass,
+            &Rec::default(),
+            msg,
+        );
+        self.out.effects.registration = Some(RegistrationEffect {
+            status: "approved".into(),
+            protected_until: Some(rfc3339(until)),
+            review: None,
+            late: false,
+            discount: None,
+            extensions: Some(count),
+        });
     }
 
     fn key_values(&self, vals: &[Value], keys: &[ExprId]) -> Rec {

@@ -131,17 +131,29 @@ impl Decider<'_> {
                 })
             })
             .collect();
+        let prefer_span = leads.prefer_span.as_ref().unwrap_or(&leads.span);
+        let none = ranked.is_empty();
         if !leads.prefer.is_empty() {
-            let order: Vec<&str> = ranked.iter().map(|r| r.partner.as_str()).collect();
-            let msg = format!(
-                "{} eligible partner(s) ranked: {}",
-                ranked.len(),
-                order.join(", ")
-            );
+            let (outcome, msg) = if none {
+                (
+                    RuleOutcome::Skip,
+                    "no partner is eligible for the lead, so none is ranked".to_string(),
+                )
+            } else {
+                let order: Vec<&str> = ranked.iter().map(|r| r.partner.as_str()).collect();
+                (
+                    RuleOutcome::Pass,
+                    format!(
+                        "{} eligible partner(s) ranked: {}",
+                        ranked.len(),
+                        order.join(", ")
+                    ),
+                )
+            };
             self.reason(
                 "leads.prefer".into(),
-                &leads.span,
-                RuleOutcome::Pass,
+                prefer_span,
+                outcome,
                 &Rec::default(),
                 msg,
             );
@@ -157,28 +169,46 @@ impl Decider<'_> {
             convert_to: None,
         };
         if let Some(acc) = &leads.accept {
-            let by = add_duration(c.cal, self.now, acc.within.seconds, acc.within.business);
-            effect.accept_by = Some(rfc3339(by));
-            effect.reroute_at_most = acc.reroute_at_most;
-            let msg = format!("the partner must accept by {}", rfc3339(by));
-            self.reason(
-                "leads.accept".into(),
-                &acc.span,
-                RuleOutcome::Pass,
-                &Rec::default(),
-                msg,
-            );
+            if none {
+                self.reason(
+                    "leads.accept".into(),
+                    &acc.span,
+                    RuleOutcome::Skip,
+                    &Rec::default(),
+                    "no partner is eligible, so there is no acceptance deadline".into(),
+                );
+            } else {
+                let by = add_duration(c.cal, self.now, acc.within.seconds, acc.within.business);
+                effect.accept_by = Some(rfc3339(by));
+                effect.reroute_at_most = acc.reroute_at_most;
+                let msg = format!("the partner must accept by {}", rfc3339(by));
+                self.reason(
+                    "leads.accept".into(),
+                    &acc.span,
+                    RuleOutcome::Pass,
+                    &Rec::default(),
+                    msg,
+                );
+            }
         }
         if let Some(cv) = &leads.convert {
             let to = self.stage_name(cv.to).to_string();
-            let (ok, rec) = match prog.convert {
-                Some(id) => {
+            let (ok, rec) = match (none, prog.convert) {
+                (true, _) => (false, Rec::default()),
+                (false, Some(id)) => {
                     let env = self.env();
                     self.cond(&env, id)
                 }
-                None => (true, Rec::default()),
+                (false, None) => (true, Rec::default()),
             };
-            let (outcome, msg) = if ok {
+            let (outcome, msg) = if none {
+                (
+                    RuleOutcome::Skip,
+                    format!(
+                        "the lead is not routed to any partner, so it does not convert to `{to}`"
+                    ),
+                )
+            } else if ok {
                 effect.convert_to = Some(to.clone());
                 (
                     RuleOutcome::Pass,

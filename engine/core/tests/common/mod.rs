@@ -619,6 +619,7 @@ pub fn mini_ir() -> Policy_ {
             span: sp("route when lead.region in partner.territories because \"covers the region\""),
         }],
         prefer: vec![(tier("partner.tier desc"), true)],
+        prefer_span: Some(sp("prefer partner.tier desc")),
         accept: Some(Accept {
             within: Dur {
                 seconds: 16 * 3600,
