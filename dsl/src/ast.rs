@@ -163,6 +163,7 @@ pub enum CalendarEntry {
         start: Str,
         end: Str,
         #[serde(skip)]
+        #[educe(PartialEq(ignore))]
         span: Span,
     },
     /// `holidays 2026-12-25, 2027-01-01` (dates as written).
@@ -203,6 +204,7 @@ pub enum RecordMember {
     Evidence {
         fields: Vec<Field>,
         #[serde(skip)]
+        #[educe(PartialEq(ignore))]
         span: Span,
     },
 }

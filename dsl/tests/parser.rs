@@ -436,3 +436,15 @@ fn ast_equality_ignores_spans_but_not_content() {
     assert_eq!(parse(a), parse(b));
     assert_ne!(parse(a), parse(&c));
 }
+
+#[test]
+fn ast_equality_ignores_spans_in_every_node_kind() {
+    let parse = |t: &str| {
+        dealflow_dsl::parser::parse(&dealflow_dsl::SourceFile::new("t.policy", t))
+            .0
+            .unwrap()
+    };
+    let a = parse("policy \"P\" version \"1\" { calendar b { hours mon-fri 09:00-17:00 } }\nrecord opportunity { evidence { x: text } }\nflow { any -> X }\ncommission { rate by (a) first match { (_) 5% } }");
+    let b = parse("policy \"P\" version \"1\" {\n  calendar b {\n    hours  mon-fri  09:00-17:00\n  }\n}\nrecord opportunity {\n  evidence {\n    x: text\n  }\n}\nflow {\n  any  ->  X\n}\ncommission {\n  rate by (a) first match {\n    (_)  5%\n  }\n}");
+    assert_eq!(a, b);
+}

@@ -69,8 +69,11 @@ pub(super) fn comments(text: &str) -> Vec<Comment> {
                 end -= 1;
             }
             let body = text.get(start + 2..end).unwrap_or("");
+            // A stray carriage return inside a comment reads as a space (editors show
+            // it as a line break) and trailing blanks are not part of the text: the
+            // formatter prints comments the same way.
             out.push(Comment {
-                text: body.to_string(),
+                text: body.replace('\r', " ").trim_end().to_string(),
                 span: start..end,
             });
         },
