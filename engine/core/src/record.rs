@@ -320,6 +320,25 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// The value of a required key, or a `missing_field` error at `path.key`.
+    fn required<'m>(
+        &mut self,
+        m: &'m serde_json::Map<String, Json>,
+        path: &str,
+        key: &str,
+    ) -> Option<&'m Json> {
+        let v = m.get(key);
+        if v.is_none() {
+            self.err(
+                &join(path, key),
+                RecordErrorKind::MissingField,
+                format!("missing `{key}`"),
+                None,
+            );
+        }
+        v
+    }
+
     fn err(&mut self, path: &str, kind: RecordErrorKind, message: String, help: Option<String>) {
         self.errors.push(RecordError {
             path: path.to_string(),
@@ -649,18 +668,9 @@ impl<'a> Parser<'a> {
 
     fn party(&mut self, kind: RecordKind, v: &Json, path: &str) -> Option<Party> {
         let m = self.object(v, path)?;
-        let id = match m.get("id") {
-            Some(x) => self.text(x, &join(path, "id")),
-            None => {
-                self.err(
-                    &join(path, "id"),
-                    RecordErrorKind::MissingField,
-                    "missing `id`".into(),
-                    None,
-                );
-                None
-            }
-        };
+        let id = self
+            .required(m, path, "id")
+            .and_then(|x| self.text(x, &join(path, "id")));
         let name = match m.get("name") {
             Some(x) if !x.is_null() => self.text(x, &join(path, "name")),
             _ => None,
@@ -697,18 +707,9 @@ impl<'a> Parser<'a> {
 
     fn account(&mut self, v: &Json, path: &str) -> Option<Account> {
         let m = self.object(v, path)?;
-        let id = match m.get("id") {
-            Some(x) => self.text(x, &join(path, "id")),
-            None => {
-                self.err(
-                    &join(path, "id"),
-                    RecordErrorKind::MissingField,
-                    "missing `id`".into(),
-                    None,
-                );
-                None
-            }
-        };
+        let id = self
+            .required(m, path, "id")
+            .and_then(|x| self.text(x, &join(path, "id")));
         let name = match m.get("name") {
             Some(x) if !x.is_null() => self.text(x, &join(path, "name")),
             _ => None,
@@ -799,30 +800,12 @@ impl<'a> Parser<'a> {
 
     fn event(&mut self, v: &Json, path: &str) -> Option<Event> {
         let m = self.object(v, path)?;
-        let at = match m.get("at") {
-            Some(x) => self.datetime(x, &join(path, "at")),
-            None => {
-                self.err(
-                    &join(path, "at"),
-                    RecordErrorKind::MissingField,
-                    "missing `at`".into(),
-                    None,
-                );
-                None
-            }
-        };
-        let ty = match m.get("type") {
-            Some(x) => self.text(x, &join(path, "type")),
-            None => {
-                self.err(
-                    &join(path, "type"),
-                    RecordErrorKind::MissingField,
-                    "missing `type`".into(),
-                    None,
-                );
-                None
-            }
-        };
+        let at = self
+            .required(m, path, "at")
+            .and_then(|x| self.datetime(x, &join(path, "at")));
+        let ty = self
+            .required(m, path, "type")
+            .and_then(|x| self.text(x, &join(path, "type")));
         let ty = ty?;
         let (kind, allowed): (Option<EventKind>, &[&str]) = match ty.as_str() {
             "created" => (Some(EventKind::Created), &[]),
@@ -834,18 +817,9 @@ impl<'a> Parser<'a> {
                         self.stage(x, &join(path, "from"))
                     }
                 });
-                let to = match m.get("to") {
-                    Some(x) => self.stage(x, &join(path, "to")),
-                    None => {
-                        self.err(
-                            &join(path, "to"),
-                            RecordErrorKind::MissingField,
-                            "missing `to`".into(),
-                            None,
-                        );
-                        None
-                    }
-                };
+                let to = self
+                    .required(m, path, "to")
+                    .and_then(|x| self.stage(x, &join(path, "to")));
                 (
                     to.map(|to| EventKind::StageChange { from, to }),
                     &["from", "to"],
@@ -931,30 +905,12 @@ impl<'a> Parser<'a> {
                 self.unknown_key(path, k, &RECORD_KEYS, "record key");
             }
         }
-        let id = match m.get("id") {
-            Some(x) => self.text(x, &join(path, "id")),
-            None => {
-                self.err(
-                    &join(path, "id"),
-                    RecordErrorKind::MissingField,
-                    "missing `id`".into(),
-                    None,
-                );
-                None
-            }
-        };
-        let stage = match m.get("stage") {
-            Some(x) => self.stage(x, &join(path, "stage")),
-            None => {
-                self.err(
-                    &join(path, "stage"),
-                    RecordErrorKind::MissingField,
-                    "missing `stage`".into(),
-                    None,
-                );
-                None
-            }
-        };
+        let id = self
+            .required(m, path, "id")
+            .and_then(|x| self.text(x, &join(path, "id")));
+        let stage = self
+            .required(m, path, "stage")
+            .and_then(|x| self.stage(x, &join(path, "stage")));
         let empty = Map::new();
         let fields_map = match m.get("fields") {
             Some(x) => self.object(x, &join(path, "fields")).unwrap_or(&empty),
