@@ -218,6 +218,33 @@ pub enum Builtin {
 }
 
 impl Builtin {
+    /// Every built-in fact.
+    pub const ALL: [Builtin; 23] = [
+        Builtin::Stage,
+        Builtin::Probability,
+        Builtin::StageExpected,
+        Builtin::StageEnteredAt,
+        Builtin::DaysInStage,
+        Builtin::CloseDateChanges,
+        Builtin::DaysSinceLastActivity,
+        Builtin::Now,
+        Builtin::Today,
+        Builtin::LineItems,
+        Builtin::RegistrationStatus,
+        Builtin::RegistrationApproved,
+        Builtin::RegistrationSubmittedAt,
+        Builtin::RegistrationApprovedAt,
+        Builtin::RegistrationAge,
+        Builtin::RegistrationAgeAtClose,
+        Builtin::RegistrationApprovedBeforeClose,
+        Builtin::RegistrationPartner,
+        Builtin::RegistrationProtectedUntil,
+        Builtin::CosellSupported,
+        Builtin::CosellFirstContactAt,
+        Builtin::Approved,
+        Builtin::AccountDirectOwned,
+    ];
+
     /// The name as written in a policy.
     pub fn name(self) -> &'static str {
         match self {

@@ -3,36 +3,9 @@
 
 use crate::ir::{Builtin, EnumId, Func, RecordKind, Type};
 
-/// Every built-in fact, for lookups by name.
-pub(crate) const BUILTINS: [Builtin; 23] = [
-    Builtin::Stage,
-    Builtin::Probability,
-    Builtin::StageExpected,
-    Builtin::StageEnteredAt,
-    Builtin::DaysInStage,
-    Builtin::CloseDateChanges,
-    Builtin::DaysSinceLastActivity,
-    Builtin::Now,
-    Builtin::Today,
-    Builtin::LineItems,
-    Builtin::RegistrationStatus,
-    Builtin::RegistrationApproved,
-    Builtin::RegistrationSubmittedAt,
-    Builtin::RegistrationApprovedAt,
-    Builtin::RegistrationAge,
-    Builtin::RegistrationAgeAtClose,
-    Builtin::RegistrationApprovedBeforeClose,
-    Builtin::RegistrationPartner,
-    Builtin::RegistrationProtectedUntil,
-    Builtin::CosellSupported,
-    Builtin::CosellFirstContactAt,
-    Builtin::Approved,
-    Builtin::AccountDirectOwned,
-];
-
 /// The built-in written `name` (one segment, or `root.field`).
 pub(crate) fn builtin(name: &str) -> Option<Builtin> {
-    BUILTINS.iter().copied().find(|b| b.name() == name)
+    Builtin::ALL.iter().copied().find(|b| b.name() == name)
 }
 
 /// `stage.probability` is an alias of `probability`.
@@ -40,7 +13,7 @@ pub(crate) fn builtin_dotted(root: &str, field: &str) -> Option<Builtin> {
     if root == "stage" && field == "probability" {
         return Some(Builtin::Probability);
     }
-    BUILTINS
+    Builtin::ALL
         .iter()
         .copied()
         .find(|b| b.name().split_once('.') == Some((root, field)))
@@ -48,7 +21,7 @@ pub(crate) fn builtin_dotted(root: &str, field: &str) -> Option<Builtin> {
 
 /// The fields of a built-in namespace (`registration` -> `status`, `approved`, ...).
 pub(crate) fn builtin_fields(root: &str) -> Vec<&'static str> {
-    let mut out: Vec<&'static str> = BUILTINS
+    let mut out: Vec<&'static str> = Builtin::ALL
         .iter()
         .filter_map(|b| b.name().split_once('.'))
         .filter(|(r, _)| *r == root)
