@@ -7,6 +7,7 @@ use dealflow_dsl::ir::{
     self, BinOp, Builtin, ConflictKind, ExprKind, Func, Quantifier, RecordKind, Type, UnOp,
 };
 
+use crate::eval::Fast;
 use crate::value::{Kind, Value};
 
 /// Index of a node in [`Program::nodes`].
@@ -132,6 +133,10 @@ pub struct Program {
     /// Number of quantifier variable slots needed.
     pub vars: usize,
     pub well_known: WellKnown,
+    /// Specialised closures of the conditions (the no-trace fast path).
+    pub fast: Fast,
+    /// While compiling: the quantifier variables in scope, `(IR var id, slot)`.
+    scope: Vec<(u32, u32)>,
 }
 
 impl Program {
@@ -271,7 +276,17 @@ impl Program {
             item_price: slot(RecordKind::LineItem, "price"),
             item_amount: slot(RecordKind::LineItem, "amount"),
         };
+        c.fast = Fast::build(&c.nodes);
         c
+    }
+
+    /// The slot of a quantifier variable in scope (an unbound one reads as missing).
+    fn var_slot(&self, var: u32) -> u32 {
+        self.scope
+            .iter()
+            .rev()
+            .find(|(v, _)| *v == var)
+            .map_or(u32::MAX, |(_, s)| *s)
     }
 
     fn push(&mut self, n: Node, span: &ir::Span) -> ExprId {
@@ -292,14 +307,8 @@ impl Program {
             _ if e.ty == Type::Record(RecordKind::Account) => Node::AccountKey,
             ExprKind::Const(k) => Node::Const(Value::from_const(k)),
             ExprKind::Field { record, slot } => Node::Field(*record, *slot),
-            ExprKind::Var(v) => {
-                self.vars = self.vars.max(*v as usize + 1);
-                Node::Var(*v)
-            }
-            ExprKind::VarField { var, slot } => {
-                self.vars = self.vars.max(*var as usize + 1);
-                Node::VarField(*var, *slot)
-            }
+            ExprKind::Var(v) => Node::Var(self.var_slot(*v)),
+            ExprKind::VarField { var, slot } => Node::VarField(self.var_slot(*var), *slot),
             ExprKind::Builtin(b) => Node::Builtin(*b),
             ExprKind::Flag(f) => Node::Flag(*f),
             ExprKind::List(items) => {
@@ -344,11 +353,17 @@ impl Program {
             }
             ExprKind::Presence { present, expr } => Node::Presence(*present, self.expr(expr)),
             ExprKind::Quant { q, var, list, body } => {
-                self.vars = self.vars.max(*var as usize + 1);
-                let (list, body) = (self.expr(list), self.expr(body));
+                // Variables get a slot per nesting depth (quantifiers side by side
+                // share slots), so a decision resets only a few.
+                let list = self.expr(list);
+                let slot = self.scope.len() as u32;
+                self.vars = self.vars.max(slot as usize + 1);
+                self.scope.push((*var, slot));
+                let body = self.expr(body);
+                self.scope.pop();
                 Node::Quant {
                     q: *q,
-                    var: *var,
+                    var: slot,
                     list,
                     body,
                     kind: Kind::of(&e.ty),

@@ -1,9 +1,11 @@
 //! Facts derived from a record's history and the context: the values of the
 //! language's built-ins (`days_in_stage`, `registration.age`, `cosell.supported`...).
 
-use std::cell::OnceCell;
+use std::cell::{Cell, OnceCell};
+use std::mem::ManuallyDrop;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
 use dealflow_dsl::ir::{self, Builtin, EnumId};
 
 use crate::calendar::{add_duration, BusinessCalendar};
@@ -61,7 +63,11 @@ pub struct Facts<'a> {
     /// `approved` as decided by a registration (else the registration status).
     approved: Option<bool>,
     hist: OnceCell<Hist>,
-    vals: [OnceCell<Value>; N],
+    /// Cached built-ins. Only values without heap data go here (so the array needs no
+    /// drop work when a decision ends); `registration.partner`, the one text-valued
+    /// built-in, is cached in `partner`.
+    vals: [OnceCell<ManuallyDrop<Value>>; N],
+    partner: OnceCell<Value>,
 }
 fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> Value {
     Value::Dur((a - b).num_seconds())
@@ -69,6 +75,24 @@ fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> Value {
 
 fn opt_dt(d: Option<DateTime<Utc>>) -> Value {
     d.map(Value::DateTime).unwrap_or(Value::Absent)
+}
+
+thread_local! {
+    /// The last `local_date` computed on this thread (batches decide at one instant).
+    static LAST_DATE: Cell<Option<(Tz, DateTime<Utc>, NaiveDate)>> = const { Cell::new(None) };
+}
+
+/// The date of `now` in `tz`. Time-zone offset lookups are costly, so the last
+/// answer per thread is kept: a batch decided at one instant computes it once.
+fn local_date(tz: Tz, now: DateTime<Utc>) -> NaiveDate {
+    LAST_DATE.with(|last| match last.get() {
+        Some((t, n, d)) if t == tz && n == now => d,
+        _ => {
+            let d = now.with_timezone(&tz).date_naive();
+            last.set(Some((tz, now, d)));
+            d
+        }
+    })
 }
 
 /// When the registration's protection ends: the given value, or approval time plus
@@ -116,7 +140,13 @@ impl<'a> Facts<'a> {
             approved: None,
             hist: OnceCell::new(),
             vals: Default::default(),
+            partner: OnceCell::new(),
         }
+    }
+
+    /// The record's current stage (the value of `stage`).
+    pub fn stage(&self) -> ir::StageId {
+        self.rec.stage
     }
 
     fn hist(&self) -> &Hist {
@@ -171,7 +201,7 @@ impl<'a> Facts<'a> {
                 .unwrap_or(Value::Absent),
             Builtin::Now => Value::DateTime(now),
             Builtin::Today => Value::Date(match self.cal {
-                Some(c) => now.with_timezone(&c.tz()).date_naive(),
+                Some(c) => local_date(c.tz(), now),
                 None => now.date_naive(),
             }),
             Builtin::LineItems => Value::Absent,
@@ -221,8 +251,11 @@ impl<'a> Facts<'a> {
     /// The value of a built-in (`line_items` is handled by the evaluator).
     pub fn get(&self, b: Builtin) -> &Value {
         const ABSENT: &Value = &Value::Absent;
+        if b == Builtin::RegistrationPartner {
+            return self.partner.get_or_init(|| self.compute(b));
+        }
         match self.vals.get(b as usize) {
-            Some(cell) => cell.get_or_init(|| self.compute(b)),
+            Some(cell) => cell.get_or_init(|| ManuallyDrop::new(self.compute(b))),
             None => ABSENT,
         }
     }
@@ -244,5 +277,83 @@ impl<'a> Facts<'a> {
         if let Some(cell) = self.vals.get_mut(Builtin::Approved as usize) {
             cell.take();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use dealflow_dsl::SourceFile;
+
+    use super::*;
+    use crate::Policy;
+
+    const ALL: [Builtin; 23] = [
+        Builtin::Stage,
+        Builtin::Probability,
+        Builtin::StageExpected,
+        Builtin::StageEnteredAt,
+        Builtin::DaysInStage,
+        Builtin::CloseDateChanges,
+        Builtin::DaysSinceLastActivity,
+        Builtin::Now,
+        Builtin::Today,
+        Builtin::LineItems,
+        Builtin::RegistrationStatus,
+        Builtin::RegistrationApproved,
+        Builtin::RegistrationSubmittedAt,
+        Builtin::RegistrationApprovedAt,
+        Builtin::RegistrationAge,
+        Builtin::RegistrationAgeAtClose,
+        Builtin::RegistrationApprovedBeforeClose,
+        Builtin::RegistrationPartner,
+        Builtin::RegistrationProtectedUntil,
+        Builtin::CosellSupported,
+        Builtin::CosellFirstContactAt,
+        Builtin::Approved,
+        Builtin::AccountDirectOwned,
+    ];
+
+    /// The cache array never drops its values, so only `registration.partner` may
+    /// hold heap data (text); everything else is a plain scalar.
+    #[test]
+    fn only_the_registration_partner_is_text() {
+        let src = include_str!("../../../policies/channel-standard.policy");
+        let p = Policy::compile(&SourceFile::new("channel-standard.policy", src)).unwrap();
+        let rec = p
+            .parse_record_yaml(
+                "id: OPP-1\nstage: Qualification\nfields: { amount: 5000 }\n\
+                 partner: { id: P-1, tier: Gold }\n\
+                 account: { id: A-1, domain: globex.com }\n\
+                 registration: { partner_id: P-1, status: approved, \
+                 submitted_at: 2026-08-05T10:00:00Z, approved_at: 2026-08-06T10:00:00Z }\n\
+                 history:\n  - { at: 2026-08-01T10:00:00Z, type: created }\n\
+                 \x20 - { at: 2026-10-20T10:00:00Z, type: cosell, pool: presales_engineer }\n",
+            )
+            .unwrap();
+        let ctx = Context::default();
+        let now = "2026-11-27T15:00:00Z".parse().unwrap();
+        let facts = Facts::derive(p.ir(), p.calendar(), &rec, &ctx, now, true);
+        assert_eq!(ALL.len(), N);
+        for b in ALL {
+            let v = facts.get(b);
+            let heap = matches!(v, Value::Text(_) | Value::List(_));
+            assert_eq!(heap, b == Builtin::RegistrationPartner, "{b:?}: {v:?}");
+        }
+        assert_eq!(facts.get(Builtin::RegistrationPartner), &Value::text("P-1"));
+    }
+
+    #[test]
+    fn today_is_the_date_in_the_policy_time_zone() {
+        let tz = chrono_tz::America::New_York;
+        let late: DateTime<Utc> = "2026-11-28T03:00:00Z".parse().unwrap();
+        let noon: DateTime<Utc> = "2026-11-28T15:00:00Z".parse().unwrap();
+        // Twice each (the second answer comes from the per-thread cache).
+        for _ in 0..2 {
+            assert_eq!(local_date(tz, late).to_string(), "2026-11-27");
+            assert_eq!(local_date(tz, noon).to_string(), "2026-11-28");
+        }
+        assert_eq!(local_date(chrono_tz::UTC, late).to_string(), "2026-11-28");
     }
 }

@@ -156,7 +156,17 @@ impl Names<'_> {
     }
 
     /// Equality with enum/text cross-comparison by variant name.
+    #[inline]
     pub fn eq(&self, a: &Value, b: &Value) -> bool {
+        // The common cases inline; the rest is out of line.
+        match (a, b) {
+            (Value::Enum(ia, xa), Value::Enum(ib, xb)) if ia == ib => xa == xb,
+            (Value::Stage(x), Value::Stage(y)) => x == y,
+            _ => self.eq_other(a, b),
+        }
+    }
+
+    fn eq_other(&self, a: &Value, b: &Value) -> bool {
         match (a, b) {
             (Value::Enum(ia, xa), Value::Enum(ib, xb)) if ia == ib => xa == xb,
             (Value::Stage(x), Value::Stage(y)) => x == y,

@@ -44,6 +44,10 @@ pub struct Workflow {
     graph: StableDiGraph<StageNode, TransitionEdge>,
     /// Node index per stage id.
     nodes: Vec<NodeIndex>,
+    /// Per `(from, to)` pair (`from * stages + to`): the range of its edges in `ordered`.
+    pairs: Vec<(u32, u32)>,
+    /// The edges of every pair, in [`Workflow::edges`] order, pair after pair.
+    ordered: Vec<TransitionEdge>,
 }
 
 impl Workflow {
@@ -64,7 +68,12 @@ impl Workflow {
                 })
             })
             .collect();
-        let mut wf = Workflow { graph, nodes };
+        let mut wf = Workflow {
+            graph,
+            nodes,
+            pairs: Vec::new(),
+            ordered: Vec::new(),
+        };
         for (i, t) in p.transitions.iter().enumerate() {
             let to = wf.node(t.to).ok_or(WorkflowError::UnknownStage(i))?;
             let guard = prog.guards.get(i).copied().flatten();
@@ -92,6 +101,7 @@ impl Workflow {
             }
         }
         wf.validate()?;
+        wf.index();
         Ok(wf)
     }
 
@@ -100,7 +110,26 @@ impl Workflow {
         Workflow {
             graph: StableDiGraph::new(),
             nodes: Vec::new(),
+            pairs: Vec::new(),
+            ordered: Vec::new(),
         }
+    }
+
+    /// Precomputes the edges of every stage pair (a decision looks them up directly).
+    fn index(&mut self) {
+        let n = self.nodes.len();
+        let mut pairs = Vec::with_capacity(n * n);
+        let mut ordered = Vec::new();
+        for from in 0..n {
+            for to in 0..n {
+                let start = ordered.len() as u32;
+                let (f, t) = (StageId(from as u32), StageId(to as u32));
+                ordered.extend(self.graph_edges(f, t).cloned());
+                pairs.push((start, ordered.len() as u32));
+            }
+        }
+        self.pairs = pairs;
+        self.ordered = ordered;
     }
 
     /// Checks the graph's invariants.
@@ -127,6 +156,25 @@ impl Workflow {
 
     /// Edges from `from` to `to`: explicit ones first, then those from `any ->`.
     pub fn edges(&self, from: StageId, to: StageId) -> impl Iterator<Item = &TransitionEdge> + '_ {
+        let n = self.nodes.len();
+        let (f, t) = (from.0 as usize, to.0 as usize);
+        let range = if f < n && t < n {
+            self.pairs.get(f * n + t).copied().unwrap_or((0, 0))
+        } else {
+            (0, 0)
+        };
+        self.ordered
+            .get(range.0 as usize..range.1 as usize)
+            .unwrap_or(&[])
+            .iter()
+    }
+
+    /// [`Workflow::edges`] read from the graph.
+    fn graph_edges(
+        &self,
+        from: StageId,
+        to: StageId,
+    ) -> impl Iterator<Item = &TransitionEdge> + '_ {
         let pair = self.node(from).zip(self.node(to));
         let explicit = pair
             .into_iter()
