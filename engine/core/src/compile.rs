@@ -90,6 +90,8 @@ pub struct CommissionProg {
     pub rate_rows: Vec<Vec<Option<Vec<Value>>>>,
     pub rebates: Vec<ExprId>,
     pub splits: Vec<Option<ExprId>>,
+    /// How a deal without line items gets its one implicit line.
+    pub(crate) implicit: crate::decide::LinePlan,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -242,6 +244,7 @@ impl Program {
                 rate_rows,
                 rebates,
                 splits,
+                implicit: crate::decide::LinePlan::build(p),
             };
         }
         if let Some(h) = &p.hygiene {

@@ -51,6 +51,7 @@ impl Recorder for Rec {
 }
 
 /// What an expression can see.
+#[derive(Clone, Copy)]
 pub struct Env<'a> {
     pub prog: &'a Program,
     pub names: &'a Names<'a>,
@@ -489,7 +490,11 @@ fn lower_in(v: &Value, items: &[Value], negate: bool) -> bool {
 fn days_between(x: &Value, y: &Value) -> Option<i64> {
     match (x, y) {
         // Two dates: whole days (what the date-time difference below gives).
-        (Value::Date(a), Value::Date(b)) => Some((*b - *a).num_days()),
+        // (Day numbers: the same count as `(b - a).num_days()`, without the time delta.)
+        (Value::Date(a), Value::Date(b)) => Some(
+            i64::from(chrono::Datelike::num_days_from_ce(b))
+                - i64::from(chrono::Datelike::num_days_from_ce(a)),
+        ),
         _ => match arith(BinOp::Sub, &to_dt(y), &to_dt(x), Kind::Dur) {
             Ok(Value::Dur(s)) => Some(s.div_euclid(DAY)),
             _ => None,
@@ -1255,6 +1260,19 @@ mod tests {
                 let mut g = Gen(seed.rotate_left(17) | 1);
                 agree(&f.policy, &rec, &ctx, now, &mut g);
             });
+        }
+
+        /// Day numbers give the same whole days between two dates as chrono's
+        /// date difference.
+        #[test]
+        fn days_between_dates_is_the_date_difference(x in -800_000i64..800_000, y in -800_000i64..800_000) {
+            let base = chrono::NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+            let a = base + TimeDelta::days(x);
+            let b = base + TimeDelta::days(y);
+            prop_assert_eq!(
+                days_between(&Value::Date(a), &Value::Date(b)),
+                Some((b - a).num_days())
+            );
         }
     }
 }

@@ -118,6 +118,10 @@ pub struct Scratch {
     vars: Vec<Value>,
     flags: Vec<Value>,
     keys: Vec<Value>,
+    implicit: Vec<Vec<Value>>,
+    /// The decision accumulator; stays empty on the no-trace path of `advance` and
+    /// `evaluate`.
+    out: Out,
 }
 
 /// Hex sha256 of the normalized text (CRLF -> LF, trailing whitespace stripped per
@@ -271,6 +275,9 @@ impl Policy {
         let closing = matches!(action, Action::CloseWon | Action::CloseLost);
         let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
         let names = Names { policy: &self.ir };
+        let mut out = Out::default();
+        let mut vars = vec![Value::Absent; self.prog.vars];
+        let (mut flag_vals, mut keys, mut implicit) = (Vec::new(), Vec::new(), Vec::new());
         let mut d = Decider {
             c: self.compiled(),
             names: &names,
@@ -280,13 +287,13 @@ impl Policy {
             facts: &facts,
             audience,
             explain: true,
-            vars: vec![Value::Absent; self.prog.vars],
-            flag_vals: Vec::new(),
-            keys: Vec::new(),
-            out: Out::default(),
+            vars: &mut vars,
+            flag_vals: &mut flag_vals,
+            keys: &mut keys,
+            implicit: &mut implicit,
+            out: &mut out,
         };
         d.run(action);
-        let out = d.out;
         let mut decision = Decision {
             outcome: out.outcome.unwrap_or(Outcome::Error),
             action: action.to_string(),
@@ -339,9 +346,24 @@ impl Policy {
         let closing = matches!(action, Action::CloseWon | Action::CloseLost);
         let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
         let names = Names { policy: &self.ir };
-        let mut vars = std::mem::take(&mut scratch.vars);
-        vars.clear();
-        vars.resize(self.prog.vars, Value::Absent);
+        let Scratch {
+            vars,
+            flags,
+            keys,
+            implicit,
+            out,
+        } = scratch;
+        // Every quantifier slot starts missing (cheaper than clear + resize when warm).
+        if vars.len() == self.prog.vars {
+            for v in vars.iter_mut().filter(|v| !v.is_absent()) {
+                *v = Value::Absent;
+            }
+        } else {
+            vars.clear();
+            vars.resize(self.prog.vars, Value::Absent);
+        }
+        out.outcome = None;
+        out.summary = Summary::default();
         let mut d = Decider {
             c: self.compiled(),
             names: &names,
@@ -352,18 +374,21 @@ impl Policy {
             audience: &Audience::Vendor,
             explain: false,
             vars,
-            flag_vals: std::mem::take(&mut scratch.flags),
-            keys: std::mem::take(&mut scratch.keys),
-            out: Out::default(),
+            flag_vals: flags,
+            keys,
+            implicit,
+            out,
         };
         d.run(action);
-        scratch.vars = std::mem::take(&mut d.vars);
-        scratch.flags = std::mem::take(&mut d.flag_vals);
-        scratch.keys = std::mem::take(&mut d.keys);
-        FastDecision {
+        let fast = FastDecision {
             outcome: d.out.outcome.unwrap_or(Outcome::Error),
             summary: d.out.summary,
+        };
+        if !matches!(action, Action::Advance { .. } | Action::Evaluate) {
+            // Other actions may record effects even without explanation.
+            *d.out = Out::default();
         }
+        fast
     }
 
     /// Identities the viewer must not see (other partners' ids and names, and the ids
@@ -477,4 +502,73 @@ impl Policy {
 /// Named amounts of a decision (alias for `decision.effects.amounts`).
 pub fn amounts(d: &Decision) -> &BTreeMap<String, String> {
     &d.effects.amounts
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+    use crate::cases::TestFile;
+
+    /// One scratch reused across every case record, action and policy decides exactly
+    /// as a fresh one, and with the explaining path's outcome.
+    #[test]
+    fn a_reused_scratch_decides_like_a_fresh_one() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../policies");
+        let mut scratch = Scratch::default();
+        let mut checked = 0;
+        for name in [
+            "channel-standard",
+            "healthcare-it",
+            "mssp-security",
+            "salesforce-default",
+        ] {
+            let text = std::fs::read_to_string(format!("{dir}/{name}.policy")).unwrap();
+            let policy = Policy::compile(&SourceFile::new(format!("{name}.policy"), text)).unwrap();
+            let cases = std::fs::read_to_string(format!("{dir}/{name}.tests.yaml")).unwrap();
+            let file: TestFile = serde_yaml::from_str(&cases).unwrap();
+            let mut actions: Vec<Action> = [
+                "register",
+                "evaluate",
+                "close_won",
+                "close_lost",
+                "route_lead",
+            ]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+            actions.extend(
+                policy
+                    .ir()
+                    .stages
+                    .iter()
+                    .map(|s| Action::Advance { to: s.name.clone() }),
+            );
+            actions.push(Action::Advance {
+                to: "Nowhere".into(),
+            });
+            for case in &file.cases {
+                let Some(Ok(rec)) = case.record.as_ref().map(|r| policy.parse_record_value(r))
+                else {
+                    continue;
+                };
+                let ctx = case
+                    .context
+                    .as_ref()
+                    .and_then(|c| policy.parse_context_value(c).ok())
+                    .unwrap_or_default();
+                let now: DateTime<Utc> = case.now.parse().unwrap();
+                for a in actions.iter().chain([&case.action.parse().unwrap()]) {
+                    let reused = policy.decide_fast_with(&mut scratch, &rec, a, &ctx, now);
+                    let fresh = policy.decide_fast(&rec, a, &ctx, now);
+                    assert_eq!(reused, fresh, "{name} / {} / {a}", case.name);
+                    let full = policy.decide(&rec, a, &ctx, now, &Audience::Vendor);
+                    assert_eq!(reused.outcome, full.outcome, "{name} / {} / {a}", case.name);
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 100, "only {checked} decisions checked");
+    }
 }

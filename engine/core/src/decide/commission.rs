@@ -3,7 +3,7 @@
 //! to the registering partner, and splits that sum exactly to the total.
 //!
 //! A deal without line items is one implicit line built from the opportunity (see
-//! [`implicit_line`]), so the rate table's and rebates' `item.x` read the
+//! [`LinePlan`]), so the rate table's and rebates' `item.x` read the
 //! opportunity's fields of the same name.
 
 use std::collections::BTreeMap;
@@ -48,39 +48,81 @@ fn convert(p: &ir::Policy, v: &Value, from: &Type, to: &Type) -> Value {
     }
 }
 
-/// The single implicit line of a deal without line items: every `line_item` field
-/// takes the value of the opportunity field with the same name and a compatible type
-/// (else its declared default, else missing); `quantity` is 1 and `price` the
-/// opportunity `amount` when the line-item schema declares them.
-pub(super) fn implicit_line(p: &ir::Policy, opp: &[Value], amount: &Value) -> Vec<Value> {
-    let Some(schema) = p.record(RecordKind::LineItem) else {
-        return Vec::new();
-    };
-    let opp_schema = p.record(RecordKind::Opportunity);
-    schema
-        .fields
-        .iter()
-        .map(|f| {
-            let ty = base(&f.ty);
-            match (f.name.as_str(), ty) {
-                ("quantity", Type::Integer) => return Value::Int(1),
-                ("quantity", Type::Decimal) => return Value::Dec(Decimal::ONE),
-                ("price", Type::Money) => return amount.clone(),
-                _ => {}
+/// Where one field of the implicit line takes its value from.
+#[derive(Clone, Debug)]
+enum LineSrc {
+    /// A fixed value (`quantity` 1, or the declared default, else missing).
+    Const(Value),
+    /// The opportunity `amount` (`price`).
+    Amount,
+    /// The opportunity field of the same name, converted; `default` when missing.
+    Opp {
+        slot: u32,
+        from: Type,
+        to: Type,
+        default: Value,
+    },
+}
+
+/// The single implicit line of a deal without line items, resolved once per policy:
+/// every `line_item` field takes the value of the opportunity field with the same
+/// name and a compatible type (else its declared default, else missing); `quantity`
+/// is 1 and `price` the opportunity `amount` when the line-item schema declares them.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct LinePlan(Vec<LineSrc>);
+
+impl LinePlan {
+    pub(crate) fn build(p: &ir::Policy) -> LinePlan {
+        let Some(schema) = p.record(RecordKind::LineItem) else {
+            return LinePlan::default();
+        };
+        let opp_schema = p.record(RecordKind::Opportunity);
+        let srcs = schema
+            .fields
+            .iter()
+            .map(|f| {
+                let ty = base(&f.ty);
+                match (f.name.as_str(), ty) {
+                    ("quantity", Type::Integer) => return LineSrc::Const(Value::Int(1)),
+                    ("quantity", Type::Decimal) => return LineSrc::Const(Value::Dec(Decimal::ONE)),
+                    ("price", Type::Money) => return LineSrc::Amount,
+                    _ => {}
+                }
+                let default = f.default.as_ref().map_or(Value::Absent, Value::from_const);
+                match opp_schema.and_then(|s| s.field(&f.name)) {
+                    Some((slot, of)) => LineSrc::Opp {
+                        slot,
+                        from: of.ty.clone(),
+                        to: f.ty.clone(),
+                        default,
+                    },
+                    None => LineSrc::Const(default),
+                }
+            })
+            .collect();
+        LinePlan(srcs)
+    }
+
+    /// Fills `out` with the implicit line of an opportunity.
+    fn fill(&self, p: &ir::Policy, opp: &[Value], amount: &Value, out: &mut Vec<Value>) {
+        out.clear();
+        out.extend(self.0.iter().map(|src| match src {
+            LineSrc::Const(v) => v.clone(),
+            LineSrc::Amount => amount.clone(),
+            LineSrc::Opp {
+                slot,
+                from,
+                to,
+                default,
+            } => {
+                let v = opp.get(*slot as usize).unwrap_or(&Value::Absent);
+                match convert(p, v, from, to) {
+                    Value::Absent => default.clone(),
+                    v => v,
+                }
             }
-            let from_opp = opp_schema
-                .and_then(|s| s.field(&f.name))
-                .map(|(slot, of)| {
-                    let v = opp.get(slot as usize).unwrap_or(&Value::Absent);
-                    convert(p, v, &of.ty, &f.ty)
-                })
-                .unwrap_or(Value::Absent);
-            match (&from_opp, &f.default) {
-                (Value::Absent, Some(d)) => Value::from_const(d),
-                _ => from_opp,
-            }
-        })
-        .collect()
+        }));
+    }
 }
 
 impl Decider<'_> {
@@ -100,10 +142,20 @@ impl Decider<'_> {
         // The values a rebate read the first time it did not hold (for its skip reason).
         let mut rebate_reads: Vec<Option<Rec>> = Vec::new();
         rebate_reads.resize_with(rebate_used.len(), || None);
-        let implicit = if rec.line_items.is_empty() {
-            vec![implicit_line(c.p, &rec.fields, &self.amount())]
-        } else {
-            Vec::new()
+        // The implicit line is built in a reused buffer.
+        let mut implicit = std::mem::take(self.implicit);
+        let has_implicit = rec.line_items.is_empty();
+        if has_implicit {
+            if implicit.is_empty() {
+                implicit.push(Vec::new());
+            }
+            if let Some(line) = implicit.first_mut() {
+                prog.implicit.fill(c.p, &rec.fields, &self.amount(), line);
+            }
+        }
+        let implicit_lines: &[Vec<Value>] = match has_implicit {
+            true => implicit.get(..1).unwrap_or(&[]),
+            false => &[],
         };
         for li in 0..n_lines {
             let item = (!rec.line_items.is_empty()).then_some(li);
@@ -111,7 +163,7 @@ impl Decider<'_> {
             env.item = item;
             if item.is_none() {
                 // `item.x` (and `line_items`) see the one implicit line.
-                env.items = &implicit;
+                env.items = implicit_lines;
                 env.item = Some(0);
             }
             let line_amount: Option<Decimal> = match item.and_then(|i| rec.line_items.get(i)) {
@@ -140,10 +192,10 @@ impl Decider<'_> {
                 let mut matched: Option<usize> = None;
                 let mut second: Option<usize> = None;
                 // Each key is evaluated once per line, then matched against the rows.
-                let mut keys = std::mem::take(&mut self.keys);
+                let keys = &mut *self.keys;
                 keys.clear();
                 for k in &prog.rate_keys {
-                    keys.push(env.eval(*k, &mut self.vars, &mut NoRec));
+                    keys.push(env.eval(*k, self.vars, &mut NoRec));
                 }
                 for (ri, row) in prog.rate_rows.iter().enumerate() {
                     let mut all = true;
@@ -169,7 +221,6 @@ impl Decider<'_> {
                         }
                     }
                 }
-                self.keys = keys;
                 let row_span = |ri: usize| {
                     table
                         .rows
@@ -183,7 +234,7 @@ impl Decider<'_> {
                         if self.explain {
                             let mut r = Rec::default();
                             for k in &prog.rate_keys {
-                                env.eval(*k, &mut self.vars, &mut r);
+                                env.eval(*k, self.vars, &mut r);
                             }
                             let msg = format!(
                                 "{line_label}: row {ri} matches, rate {} on {} {}",
@@ -220,7 +271,7 @@ impl Decider<'_> {
                 if let (Some(e), true) = (&error, self.explain) {
                     let mut r = Rec::default();
                     for k in &prog.rate_keys {
-                        env.eval(*k, &mut self.vars, &mut r);
+                        env.eval(*k, self.vars, &mut r);
                     }
                     self.reason(
                         "commission.rate".into(),
@@ -285,7 +336,7 @@ impl Decider<'_> {
             if self.explain {
                 let product = item
                     .and_then(|i| rec.line_items.get(i))
-                    .or(implicit.first())
+                    .or(implicit_lines.first())
                     .and_then(|f| {
                         c.p.record(RecordKind::LineItem)?
                             .field("product")
@@ -303,6 +354,7 @@ impl Decider<'_> {
                 });
             }
         }
+        *self.implicit = implicit;
         if self.explain {
             for (bi, rb) in cm.rebates.iter().enumerate() {
                 if !rebate_used.get(bi).copied().unwrap_or(true) {
@@ -335,6 +387,12 @@ impl Decider<'_> {
             let Some(id) = prog.attribute.get(i).copied() else {
                 continue;
             };
+            if !self.explain {
+                if !self.check(&env, id) {
+                    attributed = false;
+                }
+                continue;
+            }
             let (ok, r) = self.cond(&env, id);
             if !ok {
                 attributed = false;

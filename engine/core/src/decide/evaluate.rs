@@ -30,16 +30,34 @@ impl Decider<'_> {
         let mut excluded = false;
         let mut factor = Decimal::ONE;
         if let Some(h) = &c.p.hygiene {
-            let mut flag_vals = std::mem::take(&mut self.flag_vals);
-            flag_vals.clear();
-            flag_vals.resize(h.flags.len(), Value::Absent);
+            let mut flag_vals = std::mem::take(self.flag_vals);
+            if flag_vals.len() == h.flags.len() {
+                for v in flag_vals.iter_mut().filter(|v| !v.is_absent()) {
+                    *v = Value::Absent;
+                }
+            } else {
+                flag_vals.clear();
+                flag_vals.resize(h.flags.len(), Value::Absent);
+            }
+            let base = self.env();
             for (i, f) in h.flags.iter().enumerate() {
                 let Some(id) = c.prog.hygiene.flags.get(i).copied() else {
                     continue;
                 };
-                let mut env = self.env();
+                let mut env = base;
                 env.flags = &flag_vals;
-                let (raised, rec) = self.cond(&env, id);
+                let (raised, rec) = if self.explain {
+                    self.cond(&env, id)
+                } else {
+                    let raised = self.check(&env, id);
+                    if let Some(cell) = flag_vals.get_mut(i) {
+                        *cell = Value::Bool(raised);
+                    }
+                    if raised && i < 64 {
+                        self.out.summary.flags |= 1 << i;
+                    }
+                    continue;
+                };
                 if let Some(cell) = flag_vals.get_mut(i) {
                     *cell = Value::Bool(raised);
                 }
@@ -69,12 +87,16 @@ impl Decider<'_> {
                     );
                 }
             }
-            let mut env = self.env();
+            let mut env = base;
             env.flags = &flag_vals;
             for (i, x) in h.excludes.iter().enumerate() {
                 let Some(id) = c.prog.hygiene.excludes.get(i).copied() else {
                     continue;
                 };
+                if !self.explain {
+                    excluded |= self.check(&env, id);
+                    continue;
+                }
                 let (held, rec) = self.cond(&env, id);
                 excluded |= held;
                 if self.explain {
@@ -97,6 +119,12 @@ impl Decider<'_> {
                 let Some(id) = c.prog.hygiene.downweights.get(i).copied() else {
                     continue;
                 };
+                if !self.explain {
+                    if self.check(&env, id) {
+                        factor *= d.factor;
+                    }
+                    continue;
+                }
                 let (held, rec) = self.cond(&env, id);
                 if held {
                     factor *= d.factor;
@@ -126,7 +154,7 @@ impl Decider<'_> {
                     );
                 }
             }
-            self.flag_vals = flag_vals;
+            *self.flag_vals = flag_vals;
         }
 
         // Forecast.
@@ -207,8 +235,13 @@ impl Decider<'_> {
                 let Some((when, prio)) = c.prog.cosell.assigns.get(ai).cloned() else {
                     continue;
                 };
-                if assigned && !self.explain {
-                    break;
+                if !self.explain {
+                    // The first holding assign decides; priorities are not computed.
+                    if self.check(&env, when) {
+                        assigned = true;
+                        break;
+                    }
+                    continue;
                 }
                 let (ok, rec) = self.cond(&env, when);
                 if ok && !assigned {
@@ -267,6 +300,13 @@ impl Decider<'_> {
                     let Some(id) = c.prog.cosell.nevers.get(ni).copied() else {
                         continue;
                     };
+                    if !self.explain {
+                        if self.check(&env, id) {
+                            blocked = true;
+                            break;
+                        }
+                        continue;
+                    }
                     let (held, rec) = self.cond(&env, id);
                     if held {
                         blocked = true;

@@ -7,6 +7,8 @@
 //! [`Summary`], without building strings or traces.
 
 mod commission;
+
+pub(crate) use commission::LinePlan;
 mod evaluate;
 mod register;
 mod route;
@@ -41,8 +43,9 @@ pub struct Summary {
     pub commission: Option<Decimal>,
 }
 
-/// What a decision accumulates.
-#[derive(Default)]
+/// What a decision accumulates. The no-trace path keeps one in its [`crate::Scratch`]
+/// (only `outcome` and `summary` change there), so it is not built and dropped per call.
+#[derive(Debug, Default)]
 pub(crate) struct Out {
     pub outcome: Option<Outcome>,
     pub reasons: Vec<Reason>,
@@ -80,12 +83,14 @@ pub(crate) struct Decider<'a> {
     pub facts: &'a Facts<'a>,
     pub audience: &'a Audience,
     pub explain: bool,
-    pub vars: Vec<Value>,
+    pub vars: &'a mut Vec<Value>,
     /// Scratch: hygiene flag values of `evaluate`.
-    pub flag_vals: Vec<Value>,
+    pub flag_vals: &'a mut Vec<Value>,
     /// Scratch: rate-table key values of one commission line.
-    pub keys: Vec<Value>,
-    pub out: Out,
+    pub keys: &'a mut Vec<Value>,
+    /// Scratch: the implicit line of a deal without line items (commission).
+    pub implicit: &'a mut Vec<Vec<Value>>,
+    pub out: &'a mut Out,
 }
 
 impl<'a> Decider<'a> {
@@ -129,14 +134,19 @@ impl<'a> Decider<'a> {
         self.c.texts.node_text(id).unwrap_or("")
     }
 
+    /// Evaluates a condition without recording (the no-trace path).
+    pub fn check(&mut self, env: &Env<'_>, id: ExprId) -> bool {
+        env.holds(id, self.vars, &mut NoRec)
+    }
+
     /// Evaluates a condition, recording reads when explaining.
     pub fn cond(&mut self, env: &Env<'_>, id: ExprId) -> (bool, Rec) {
         if self.explain {
             let mut r = Rec::default();
-            let ok = env.holds(id, &mut self.vars, &mut r);
+            let ok = env.holds(id, self.vars, &mut r);
             (ok, r)
         } else {
-            (env.holds(id, &mut self.vars, &mut NoRec), Rec::default())
+            (env.holds(id, self.vars, &mut NoRec), Rec::default())
         }
     }
 
@@ -144,10 +154,10 @@ impl<'a> Decider<'a> {
     pub fn value(&mut self, env: &Env<'_>, id: ExprId) -> (Value, Rec) {
         if self.explain {
             let mut r = Rec::default();
-            let v = env.eval(id, &mut self.vars, &mut r);
+            let v = env.eval(id, self.vars, &mut r);
             (v, r)
         } else {
-            (env.eval(id, &mut self.vars, &mut NoRec), Rec::default())
+            (env.eval(id, self.vars, &mut NoRec), Rec::default())
         }
     }
 
@@ -269,7 +279,12 @@ impl<'a> Decider<'a> {
     }
 
     fn advance(&mut self, to: StageId) -> Outcome {
-        if self.transition(to) {
+        let allowed = if self.explain {
+            self.transition(to)
+        } else {
+            self.transition_fast(to)
+        };
+        if allowed {
             if self.explain {
                 self.out.effects.stage_change = Some(StageChange {
                     from: self.stage_name(self.rec.stage).to_string(),
@@ -308,6 +323,31 @@ impl<'a> Decider<'a> {
             self.commission(self.facts);
         }
         outcome
+    }
+
+    /// [`Decider::transition`] without explanation: some edge `current -> to` whose
+    /// guard holds (or has none), then every requirement of `to`, stopping at the
+    /// first failure. Evaluation has no side effects, so the result is the same.
+    fn transition_fast(&mut self, to: StageId) -> bool {
+        let c = self.c;
+        let env = self.env();
+        // Some edge whose guard holds (or that has none); no edge at all denies.
+        let flow_ok = c.wf.edges(self.rec.stage, to).any(|edge| {
+            edge.guard
+                .is_none_or(|g| env.holds(g, self.vars, &mut NoRec))
+        });
+        if !flow_ok {
+            return false;
+        }
+        let items = c
+            .prog
+            .requires
+            .get(to.0 as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[]);
+        items
+            .iter()
+            .all(|item| env.holds(item.expr, self.vars, &mut NoRec))
     }
 
     /// Checks the flow edge(s) `current -> to` and `to`'s requirements. True when

@@ -23,7 +23,7 @@ impl Decider<'_> {
     fn keys_of(&mut self, rec: &Record, facts: &Facts<'_>, keys: &[ExprId]) -> Vec<Value> {
         let env = self.env_for(rec, facts);
         keys.iter()
-            .map(|k| env.eval(*k, &mut self.vars, &mut NoRec))
+            .map(|k| env.eval(*k, self.vars, &mut NoRec))
             .collect()
     }
 
