@@ -289,32 +289,6 @@ mod tests {
     use super::*;
     use crate::Policy;
 
-    const ALL: [Builtin; 23] = [
-        Builtin::Stage,
-        Builtin::Probability,
-        Builtin::StageExpected,
-        Builtin::StageEnteredAt,
-        Builtin::DaysInStage,
-        Builtin::CloseDateChanges,
-        Builtin::DaysSinceLastActivity,
-        Builtin::Now,
-        Builtin::Today,
-        Builtin::LineItems,
-        Builtin::RegistrationStatus,
-        Builtin::RegistrationApproved,
-        Builtin::RegistrationSubmittedAt,
-        Builtin::RegistrationApprovedAt,
-        Builtin::RegistrationAge,
-        Builtin::RegistrationAgeAtClose,
-        Builtin::RegistrationApprovedBeforeClose,
-        Builtin::RegistrationPartner,
-        Builtin::RegistrationProtectedUntil,
-        Builtin::CosellSupported,
-        Builtin::CosellFirstContactAt,
-        Builtin::Approved,
-        Builtin::AccountDirectOwned,
-    ];
-
     /// The cache array never drops its values, so only `registration.partner` may
     /// hold heap data (text); everything else is a plain scalar.
     #[test]
@@ -335,8 +309,8 @@ mod tests {
         let ctx = Context::default();
         let now = "2026-11-27T15:00:00Z".parse().unwrap();
         let facts = Facts::derive(p.ir(), p.calendar(), &rec, &ctx, now, true);
-        assert_eq!(ALL.len(), N);
-        for b in ALL {
+        assert_eq!(Builtin::ALL.len(), N);
+        for b in Builtin::ALL {
             let v = facts.get(b);
             let heap = matches!(v, Value::Text(_) | Value::List(_));
             assert_eq!(heap, b == Builtin::RegistrationPartner, "{b:?}: {v:?}");
