@@ -11,6 +11,9 @@
 //! assert!(analysis.ast.is_some());
 //! ```
 
+// pest_derive without its `std` feature refers to `alloc::` paths.
+extern crate alloc;
+
 pub mod ast;
 pub mod check;
 pub mod diagnostics;
