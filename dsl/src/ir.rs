@@ -359,6 +359,27 @@ pub struct EnumDef {
     pub span: Span,
 }
 
+impl EnumDef {
+    /// The built-in enums, in [`EnumId`] order: registration status, then forecast.
+    pub fn builtins() -> Vec<EnumDef> {
+        let def = |name: &str, variants: [&str; 5]| EnumDef {
+            name: name.into(),
+            variants: variants.map(String::from).to_vec(),
+            span: 0..0,
+        };
+        vec![
+            def(
+                "registration status",
+                ["none", "pending", "approved", "rejected", "expired"],
+            ),
+            def(
+                "forecast",
+                ["omitted", "pipeline", "best_case", "commit", "closed"],
+            ),
+        ]
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordSchema {
     pub kind: RecordKind,

@@ -114,22 +114,7 @@ pub(crate) struct Checker<'a> {
 
 impl<'a> Checker<'a> {
     fn new(source: &'a SourceFile) -> Self {
-        let enums = vec![
-            ir::EnumDef {
-                name: "registration status".into(),
-                variants: ["none", "pending", "approved", "rejected", "expired"]
-                    .map(String::from)
-                    .to_vec(),
-                span: 0..0,
-            },
-            ir::EnumDef {
-                name: "forecast".into(),
-                variants: ["omitted", "pipeline", "best_case", "commit", "closed"]
-                    .map(String::from)
-                    .to_vec(),
-                span: 0..0,
-            },
-        ];
+        let enums = ir::EnumDef::builtins();
         let records = RecordKind::ALL
             .iter()
             .map(|&kind| ir::RecordSchema {

@@ -255,22 +255,7 @@ pub(crate) mod testing {
             version: "1".into(),
             currency: "USD".into(),
             calendar: None,
-            enums: vec![
-                EnumDef {
-                    name: "registration.status".into(),
-                    variants: ["none", "pending", "approved", "rejected", "expired"]
-                        .map(String::from)
-                        .to_vec(),
-                    span: 0..0,
-                },
-                EnumDef {
-                    name: "forecast".into(),
-                    variants: ["omitted", "pipeline", "best_case", "commit", "closed"]
-                        .map(String::from)
-                        .to_vec(),
-                    span: 0..0,
-                },
-            ],
+            enums: EnumDef::builtins(),
             records: RecordKind::ALL
                 .iter()
                 .map(|&kind| RecordSchema {

@@ -182,37 +182,26 @@ const OWNER: EnumId = EnumId(4);
 pub fn mini_ir() -> Policy_ {
     use RecordKind::*;
     let money = Type::Money;
-    let enums = vec![
-        EnumDef {
-            name: "registration.status".into(),
-            variants: ["none", "pending", "approved", "rejected", "expired"]
-                .map(String::from)
-                .to_vec(),
-            span: 0..0,
-        },
-        EnumDef {
-            name: "forecast".into(),
-            variants: ["omitted", "pipeline", "best_case", "commit", "closed"]
-                .map(String::from)
-                .to_vec(),
-            span: 0..0,
-        },
-        EnumDef {
-            name: "product_family".into(),
-            variants: vec!["Core".into(), "Security".into()],
-            span: sp("enum { Core, Security }"),
-        },
-        EnumDef {
-            name: "tier".into(),
-            variants: vec!["Silver".into(), "Gold".into()],
-            span: sp("enum { Silver, Gold }"),
-        },
-        EnumDef {
-            name: "owner".into(),
-            variants: vec!["direct".into(), "channel".into()],
-            span: sp("enum { direct, channel }"),
-        },
-    ];
+    let enums = EnumDef::builtins()
+        .into_iter()
+        .chain([
+            EnumDef {
+                name: "product_family".into(),
+                variants: vec!["Core".into(), "Security".into()],
+                span: sp("enum { Core, Security }"),
+            },
+            EnumDef {
+                name: "tier".into(),
+                variants: vec!["Silver".into(), "Gold".into()],
+                span: sp("enum { Silver, Gold }"),
+            },
+            EnumDef {
+                name: "owner".into(),
+                variants: vec!["direct".into(), "channel".into()],
+                span: sp("enum { direct, channel }"),
+            },
+        ])
+        .collect::<Vec<_>>();
     let records = vec![
         RecordSchema {
             kind: Opportunity,
