@@ -8,7 +8,7 @@ use chrono_tz::Tz;
 
 use super::exprs::Scope;
 use super::literals::{parse_date, parse_time, peel};
-use super::names::{did_you_mean, list_names, record_kind, RESERVED_OPPORTUNITY};
+use super::names::{did_you_mean, list_names, record_kind, reserved_opportunity_name};
 use super::types::is_bool;
 use super::Checker;
 use crate::ast::{
@@ -402,7 +402,7 @@ impl Checker<'_> {
             return;
         }
         let reserved = match kind {
-            RecordKind::Opportunity => RESERVED_OPPORTUNITY.contains(&name),
+            RecordKind::Opportunity => reserved_opportunity_name(name),
             RecordKind::Account => name == "direct_owned",
             _ => false,
         };

@@ -91,28 +91,13 @@ pub(crate) const ROOTS: [&str; 8] = [
     "cosell",
 ];
 
-/// Names an opportunity field may not take (built-ins and namespaces).
-pub(crate) const RESERVED_OPPORTUNITY: [&str; 19] = [
-    "stage",
-    "probability",
-    "stage_entered_at",
-    "days_in_stage",
-    "close_date_changes",
-    "days_since_last_activity",
-    "now",
-    "today",
-    "line_items",
-    "approved",
-    "registration",
-    "cosell",
-    "opportunity",
-    "partner",
-    "account",
-    "item",
-    "lead",
-    "any",
-    "registering",
-];
+/// Whether an opportunity field may not take this name: the one-segment built-ins,
+/// `approved`, the path namespaces, and the keywords `any` and `registering`.
+pub(crate) fn reserved_opportunity_name(name: &str) -> bool {
+    OPPORTUNITY_SINGLE.contains(&name)
+        || ROOTS.contains(&name)
+        || ["approved", "any", "registering"].contains(&name)
+}
 
 /// Built-in functions by name.
 pub(crate) const FUNCS: [(&str, Func); 7] = [
