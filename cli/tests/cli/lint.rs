@@ -3,7 +3,7 @@
 use insta::assert_snapshot;
 use serde_json::Value;
 
-use super::{run, tests_dir};
+use super::run;
 
 #[test]
 fn clean_file() {
@@ -127,14 +127,14 @@ fn no_paths_is_a_usage_error() {
     assert_eq!(run(&["lint"]).code, 2);
 }
 
+/// The OASIS SARIF 2.1.0 schema, kept in the repository (provenance: `tests/data/README.md`).
+const SARIF_SCHEMA: &str = include_str!("../data/sarif-schema-2.1.0.json");
+
 /// The SARIF output must validate against the official SARIF 2.1.0 schema and carry
 /// what GitHub code scanning needs.
 #[test]
 fn sarif_validates_against_the_schema() {
-    let schema_path = tests_dir().join("../../../shared/data/schemas/sarif-schema-2.1.0.json");
-    let schema_text = std::fs::read_to_string(&schema_path)
-        .unwrap_or_else(|e| panic!("read {}: {e}", schema_path.display()));
-    let schema: Value = serde_json::from_str(&schema_text).expect("schema json");
+    let schema: Value = serde_json::from_str(SARIF_SCHEMA).expect("schema json");
     let validator = jsonschema::draft4::new(&schema).expect("compile SARIF schema");
 
     let r = run(&["lint", "--format", "sarif", "fixtures/lint"]);
@@ -182,4 +182,62 @@ fn sarif_validates_against_the_schema() {
             Some("error" | "warning")
         ));
     }
+}
+
+/// A second, schema-free check: the output reads into the typed SARIF 2.1.0 model of
+/// the `serde-sarif` crate, and its typed fields say what code scanning needs.
+#[test]
+fn sarif_reads_into_the_typed_sarif_model() {
+    let r = run(&["lint", "--format", "sarif", "fixtures/lint"]);
+    assert_eq!(r.code, 1, "the fixtures have errors: {}", r.stderr);
+    let sarif: serde_sarif::sarif::Sarif =
+        serde_json::from_str(&r.stdout).expect("the output is a SARIF log");
+    assert_eq!(
+        serde_json::to_value(&sarif.version).expect("version"),
+        "2.1.0"
+    );
+    assert_eq!(sarif.runs.len(), 1);
+    let run0 = &sarif.runs[0];
+    assert_eq!(run0.tool.driver.name, "dealflow");
+    let rules = run0.tool.driver.rules.as_ref().expect("rules");
+    let ids: Vec<&str> = rules.iter().map(|rule| rule.id.as_str()).collect();
+    let codes: Vec<&str> = dealflow_dsl::Code::ALL.iter().map(|c| c.as_str()).collect();
+    assert_eq!(ids, codes, "one rule per diagnostic code, in code order");
+    let results = run0.results.as_ref().expect("results");
+    assert!(!results.is_empty());
+    for result in results {
+        let index = usize::try_from(result.rule_index.expect("ruleIndex")).expect("index");
+        assert_eq!(Some(&rules[index].id), result.rule_id.as_ref());
+        let locations = result.locations.as_ref().expect("locations");
+        let physical = locations[0]
+            .physical_location
+            .as_ref()
+            .expect("physicalLocation");
+        let region = physical.region.as_ref().expect("region");
+        assert!(region.start_line.is_some_and(|line| line >= 1));
+        assert!(region.start_column.is_some_and(|col| col >= 1));
+        let uri = physical
+            .artifact_location
+            .as_ref()
+            .and_then(|a| a.uri.as_deref())
+            .expect("uri");
+        assert!(uri.starts_with("fixtures/lint/"), "{uri}");
+    }
+}
+
+/// The schema kept in the repository is the one in the shared data directory.
+#[test]
+fn kept_sarif_schema_matches_the_shared_copy() {
+    let Some(shared) = dealflow_tests::shared_path("data/schemas/sarif-schema-2.1.0.json") else {
+        dealflow_tests::skip(
+            "kept_sarif_schema_matches_the_shared_copy",
+            "../shared/data/schemas/sarif-schema-2.1.0.json is absent (a bare clone)",
+        );
+        return;
+    };
+    let shared = std::fs::read_to_string(shared).expect("read the shared schema");
+    assert!(
+        shared == SARIF_SCHEMA,
+        "cli/tests/data/sarif-schema-2.1.0.json differs from ../shared"
+    );
 }
