@@ -123,8 +123,11 @@ Output formats:
   junit  JUnit XML: one <testsuite> per cases file, one <testcase> per case; a failing
          case has a <failure> with the expected/actual diff, a case that could not run
          (invalid record, bad action) an <error>; rule coverage as <properties>
-  json   {\"cases\":[{file,name,status,mismatches,failing_rules,problems}],\"passed\":N,
-          \"failed\":N,\"coverage\":{rules,exercised,not_exercised:[{id,location,only_skipped}]}}
+  json   {\"policy\",\"cases\":[{file,name,status,mismatches,failing_rules,problems}],
+          \"passed\":N,\"failed\":N,\"errors\":N,\"coverage\":{rules,exercised:[ids],
+          not_exercised:[{id,section,location,only_skipped}]}}; status is pass, fail
+          (the decision differs) or error (the case could not run), and `failed` and
+          `errors` count those (the human `N failed` is their sum)
 
 Exit codes:
   0  every case passed
@@ -171,7 +174,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check policies for errors and lint warnings (human, JSON or SARIF output).
+    /// Check policies for errors and lint warnings (human, JSON, SARIF or GitHub output).
     #[command(after_help = LINT_AFTER_HELP)]
     Lint(LintArgs),
     /// Format policies in the canonical layout, or check that they are formatted.
@@ -183,7 +186,7 @@ enum Command {
     /// Decide an action on an opportunity record and explain the decision.
     #[command(after_help = EVAL_AFTER_HELP)]
     Eval(EvalArgs),
-    /// Run a policy's decision test cases and report rule coverage.
+    /// Run a policy's decision test cases and report rule coverage (human, JUnit or JSON).
     #[command(after_help = TEST_AFTER_HELP)]
     Test(TestArgs),
     /// Run a seeded channel-program simulation and print a summary.

@@ -295,3 +295,39 @@ fn github_annotations_match_the_json_report_and_escape_special_characters() {
         gh.stdout
     );
 }
+
+/// Over the whole error corpus (every diagnostic code, multi-line messages and helps):
+/// one single-line annotation per JSON diagnostic, at the same place, with the code.
+#[test]
+fn github_annotations_cover_the_error_corpus() {
+    let dir = "../../tests/corpus/err";
+    let gh = run(&["lint", "--format", "github", dir]);
+    let js = run(&["lint", "--format", "json", dir]);
+    assert_eq!(gh.code, 1, "{}", gh.snapshot());
+    let report: Value = serde_json::from_str(&js.stdout).expect("json");
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    let lines: Vec<&str> = gh.stdout.lines().collect();
+    // Every line but the summary is a command; none was split by a raw newline.
+    let (summary, commands) = lines.split_last().expect("output");
+    assert!(
+        summary.ends_with(" warnings") || summary.ends_with(" warning"),
+        "{summary}"
+    );
+    assert_eq!(commands.len(), diagnostics.len());
+    let mut codes = std::collections::BTreeSet::new();
+    for (line, d) in commands.iter().zip(diagnostics) {
+        let a = parse_annotation(line).unwrap_or_else(|| panic!("not a command: {line}"));
+        let prop = |k: &str| {
+            a.properties
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(prop("file").as_deref(), d["file"].as_str(), "{line}");
+        assert_eq!(prop("line"), Some(d["line"].to_string()), "{line}");
+        assert_eq!(prop("col"), Some(d["column"].to_string()), "{line}");
+        assert_eq!(prop("title").as_deref(), d["code"].as_str(), "{line}");
+        codes.insert(d["code"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(codes.len(), dealflow_dsl::Code::ALL.len(), "{codes:?}");
+}
