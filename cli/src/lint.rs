@@ -1,5 +1,5 @@
-//! `dealflow lint`: analyze policies and report diagnostics as human text, JSON or
-//! SARIF 2.1.0.
+//! `dealflow lint`: analyze policies and report diagnostics as human text, JSON,
+//! SARIF 2.1.0 or GitHub Actions workflow-command annotations.
 
 use std::path::Path;
 
@@ -45,6 +45,7 @@ pub fn run(args: &LintArgs) -> ExitStatus {
         LintFormat::Human => human(&linted, errors, warnings),
         LintFormat::Json => to_json_string(&json_report(&linted, errors, warnings)),
         LintFormat::Sarif => to_json_string(&sarif(&linted)),
+        LintFormat::Github => github(&linted, errors, warnings),
     };
     print!("{output}");
 
@@ -116,6 +117,62 @@ fn human(linted: &[Linted], errors: usize, warnings: usize) -> String {
         plural(warnings, "warning")
     ));
     out
+}
+
+/// GitHub Actions workflow commands: one `::error`/`::warning` annotation per
+/// diagnostic, then the human summary line (shown as plain log text).
+fn github(linted: &[Linted], errors: usize, warnings: usize) -> String {
+    let mut out = String::new();
+    for l in linted {
+        for d in &l.diagnostics {
+            out.push_str(&github_annotation(&l.source, d));
+            out.push('\n');
+        }
+    }
+    out.push_str(&format!(
+        "{}, {}, {}\n",
+        plural(linted.len(), "file"),
+        plural(errors, "error"),
+        plural(warnings, "warning")
+    ));
+    out
+}
+
+/// One workflow command:
+/// `::error file=F,line=L,col=C,endLine=L,endColumn=C,title=CODE::MESSAGE`.
+pub fn github_annotation(source: &SourceFile, d: &Diagnostic) -> String {
+    let command = match d.severity {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let (start, end) = source.span_lines(&d.span);
+    let mut message = format!("{} ({})", d.message, d.code.name());
+    if let Some(help) = &d.help {
+        message.push_str("\nhelp: ");
+        message.push_str(help);
+    }
+    format!(
+        "::{command} file={},line={},col={},endLine={},endColumn={},title={}::{}",
+        escape_property(&source.name),
+        start.line,
+        start.column,
+        end.line,
+        end.column,
+        escape_property(d.code.as_str()),
+        escape_data(&message),
+    )
+}
+
+/// Escapes a workflow-command message: `%`, CR and LF (in that order, `%` first).
+pub fn escape_data(s: &str) -> String {
+    s.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a workflow-command property value: as data, plus `:` and `,`.
+pub fn escape_property(s: &str) -> String {
+    escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// One diagnostic in the JSON report.
@@ -304,6 +361,35 @@ mod tests {
             "policies/a%20b.policy"
         );
         assert_eq!(uri_reference("dir\\x.policy"), "dir/x.policy");
+    }
+
+    /// Undoes [`escape_property`] (and [`escape_data`]) as the Actions runner does.
+    fn unescape(s: &str) -> String {
+        s.replace("%3A", ":")
+            .replace("%2C", ",")
+            .replace("%0D", "\r")
+            .replace("%0A", "\n")
+            .replace("%25", "%")
+    }
+
+    #[test]
+    fn workflow_command_escaping_covers_percent_newlines_colon_and_comma() {
+        assert_eq!(escape_data("50% a\r\nb: c, d"), "50%25 a%0D%0Ab: c, d");
+        assert_eq!(escape_property("a:b,c%d\ne"), "a%3Ab%2Cc%25d%0Ae");
+        // `%` is escaped first, so an input that already looks escaped survives.
+        assert_eq!(escape_data("%0A"), "%250A");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn escaped_values_hold_no_separator_and_round_trip(s in "[a-z%:,\r\n 0-9A-F]{0,40}") {
+            let p = escape_property(&s);
+            proptest::prop_assert!(!p.contains([':', ',', '\r', '\n']));
+            proptest::prop_assert_eq!(unescape(&p), s.clone());
+            let d = escape_data(&s);
+            proptest::prop_assert!(!d.contains(['\r', '\n']));
+            proptest::prop_assert_eq!(unescape(&d), s);
+        }
     }
 
     #[test]

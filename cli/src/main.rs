@@ -1,12 +1,15 @@
 //! `dealflow`: the command line for dealflow policies.
 //!
-//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`. Every verb returns an
+//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`, `explain`, `completions`.
+//! Every verb returns an
 //! [`ExitStatus`]; `main` is the only place that turns it into a process exit code,
 //! and the CLI is the only part of dealflow that reads the clock or the file system.
 
+mod completions;
 mod demo;
 mod diag;
 mod eval;
+mod explain;
 mod files;
 mod fmt_cmd;
 mod graph;
@@ -65,6 +68,8 @@ Output formats:
   json   {\"diagnostics\":[{file,line,column,end_line,end_column,severity,code,message,help}],
           \"files\":N,\"errors\":N,\"warnings\":N} (1-based lines and columns, end exclusive)
   sarif  SARIF 2.1.0 for GitHub code scanning and other SARIF viewers
+  github GitHub Actions workflow commands: one `::error` or `::warning` annotation per
+         diagnostic (file, line, col, endLine, endColumn, title=CODE), then the summary
 
 Exit codes:
   0  no errors (and no warnings with --deny-warnings)
@@ -113,10 +118,40 @@ Runs every case of the test files (format: policies/*.tests.yaml; `record_file` 
 with the expected and actual values, then the rules never exercised by any case, then
 `N passed, N failed`.
 
+Output formats:
+  human  the report above
+  junit  JUnit XML: one <testsuite> per cases file, one <testcase> per case; a failing
+         case has a <failure> with the expected/actual diff, a case that could not run
+         (invalid record, bad action) an <error>; rule coverage as <properties>
+  json   {\"policy\",\"cases\":[{file,name,status,mismatches,failing_rules,problems}],
+          \"passed\":N,\"failed\":N,\"errors\":N,\"coverage\":{rules,exercised:[ids],
+          not_exercised:[{id,section,location,only_skipped}]}}; status is pass, fail
+          (the decision differs) or error (the case could not run), and `failed` and
+          `errors` count those (the human `N failed` is their sum)
+
 Exit codes:
   0  every case passed
   1  at least one case failed (or could not be run, e.g. an invalid record)
   2  the policy has errors or a test file cannot be read or parsed";
+
+const EXPLAIN_AFTER_HELP: &str = "\
+Prints the section of docs/lints.md for one diagnostic code (embedded in the binary):
+what it catches, why it matters, an example and the fix. CODE is a code (`E101`, any
+case) or its name (`unknown-field`).
+
+Exit codes:
+  0  the documentation was printed
+  2  no such code (the closest code is suggested)";
+
+const COMPLETIONS_AFTER_HELP: &str = "\
+Prints a completion script for the shell on standard output. Install it with e.g.
+  dealflow completions bash > ~/.local/share/bash-completion/completions/dealflow
+  dealflow completions zsh > ~/.zfunc/_dealflow      # with fpath+=(~/.zfunc) before compinit
+  dealflow completions fish > ~/.config/fish/completions/dealflow.fish
+
+Exit codes:
+  0  the script was printed
+  2  bad usage (an unsupported shell), or standard output could not be written";
 
 const DEMO_AFTER_HELP: &str = "\
 Generates a seeded, realistic channel program (partners, accounts, opportunities with
@@ -132,14 +167,14 @@ Exit codes:
 /// dealflow: lint, format, visualise, evaluate and test channel-partner policies.
 #[derive(Debug, Parser)]
 #[command(name = "dealflow", version, after_help = MAIN_AFTER_HELP, propagate_version = true)]
-struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Check policies for errors and lint warnings (human, JSON or SARIF output).
+    /// Check policies for errors and lint warnings (human, JSON, SARIF or GitHub output).
     #[command(after_help = LINT_AFTER_HELP)]
     Lint(LintArgs),
     /// Format policies in the canonical layout, or check that they are formatted.
@@ -151,12 +186,42 @@ enum Command {
     /// Decide an action on an opportunity record and explain the decision.
     #[command(after_help = EVAL_AFTER_HELP)]
     Eval(EvalArgs),
-    /// Run a policy's decision test cases and report rule coverage.
+    /// Run a policy's decision test cases and report rule coverage (human, JUnit or JSON).
     #[command(after_help = TEST_AFTER_HELP)]
     Test(TestArgs),
     /// Run a seeded channel-program simulation and print a summary.
     #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
+    /// Print the documentation of a diagnostic code (e.g. `dealflow explain E101`).
+    #[command(after_help = EXPLAIN_AFTER_HELP)]
+    Explain(ExplainArgs),
+    /// Print a shell completion script (bash, zsh or fish).
+    #[command(after_help = COMPLETIONS_AFTER_HELP)]
+    Completions(CompletionsArgs),
+}
+
+/// Arguments of `dealflow explain`.
+#[derive(Debug, clap::Args)]
+pub struct ExplainArgs {
+    /// A diagnostic code (`E101`) or name (`unknown-field`).
+    #[arg(value_name = "CODE")]
+    pub code: String,
+}
+
+/// Arguments of `dealflow completions`.
+#[derive(Debug, clap::Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate the script for.
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: CompletionShell,
+}
+
+/// The shells `dealflow completions` supports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompletionShell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 /// Arguments of `dealflow eval`.
@@ -201,6 +266,17 @@ pub struct TestArgs {
     /// Test-case files (YAML).
     #[arg(required = true, value_name = "CASES")]
     pub cases: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TestFormat::Human)]
+    pub format: TestFormat,
+}
+
+/// Output formats of `dealflow test`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum TestFormat {
+    Human,
+    Junit,
+    Json,
 }
 
 /// Arguments of `dealflow demo`.
@@ -234,6 +310,7 @@ pub enum LintFormat {
     Human,
     Json,
     Sarif,
+    Github,
 }
 
 /// Arguments of `dealflow fmt`.
@@ -274,6 +351,8 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Completions(args) => completions::run(&args),
     };
     status.into()
 }

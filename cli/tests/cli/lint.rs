@@ -3,7 +3,7 @@
 use insta::assert_snapshot;
 use serde_json::Value;
 
-use super::run;
+use super::{run, tests_dir};
 
 #[test]
 fn clean_file() {
@@ -240,4 +240,152 @@ fn kept_sarif_schema_matches_the_shared_copy() {
         shared == SARIF_SCHEMA,
         "cli/tests/data/sarif-schema-2.1.0.json differs from ../shared"
     );
+}
+
+#[test]
+fn errors_github() {
+    let r = run(&[
+        "lint",
+        "--format",
+        "github",
+        "fixtures/lint/nested/errors.policy",
+    ]);
+    assert_eq!(r.code, 1, "{}", r.snapshot());
+    assert_snapshot!(r.snapshot());
+}
+
+/// A workflow command parsed back as the Actions runner reads it.
+struct Annotation {
+    command: String,
+    properties: Vec<(String, String)>,
+    message: String,
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("%3A", ":")
+        .replace("%2C", ",")
+        .replace("%0D", "\r")
+        .replace("%0A", "\n")
+        .replace("%25", "%")
+}
+
+fn parse_annotation(line: &str) -> Option<Annotation> {
+    let rest = line.strip_prefix("::")?;
+    let (head, message) = rest.split_once("::")?;
+    let (command, props) = head.split_once(' ')?;
+    let properties = props
+        .split(',')
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (k.to_string(), unescape(v))
+        })
+        .collect();
+    Some(Annotation {
+        command: command.to_string(),
+        properties,
+        message: unescape(message),
+    })
+}
+
+/// One annotation per diagnostic, at the JSON report's positions, with `%`, line
+/// breaks, `:` and `,` escaped so a file name or message cannot break the command.
+#[test]
+fn github_annotations_match_the_json_report_and_escape_special_characters() {
+    let dir = super::scratch_dir("lint-github");
+    let name = "odd, name: 100%.policy";
+    let text = std::fs::read_to_string(tests_dir().join("fixtures/lint/warnings.policy"))
+        .expect("read fixture")
+        + "\nstage Extra { probability 140% forecast pipeline }\n";
+    std::fs::write(dir.join(name), text).expect("write");
+    let gh = super::run_in(&dir, &["lint", "--format", "github", name], None);
+    let js = super::run_in(&dir, &["lint", "--format", "json", name], None);
+    assert_eq!(gh.code, js.code);
+    let report: Value = serde_json::from_str(&js.stdout).expect("json");
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    let lines: Vec<&str> = gh.stdout.lines().filter(|l| l.starts_with("::")).collect();
+    assert_eq!(lines.len(), diagnostics.len(), "{}", gh.stdout);
+    assert!(!lines.is_empty());
+    for (line, d) in lines.iter().zip(diagnostics) {
+        assert!(!line.contains('\r'));
+        let a = parse_annotation(line).unwrap_or_else(|| panic!("not a command: {line}"));
+        assert_eq!(Some(a.command.as_str()), d["severity"].as_str(), "{line}");
+        let keys: Vec<&str> = a.properties.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["file", "line", "col", "endLine", "endColumn", "title"],
+            "{line}"
+        );
+        let prop = |k: &str| {
+            a.properties
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(prop("file"), name);
+        assert_eq!(prop("line"), d["line"].to_string());
+        assert_eq!(prop("col"), d["column"].to_string());
+        assert_eq!(prop("endLine"), d["end_line"].to_string());
+        assert_eq!(prop("endColumn"), d["end_column"].to_string());
+        assert_eq!(Some(prop("title").as_str()), d["code"].as_str());
+        let message = d["message"].as_str().unwrap_or_default();
+        assert!(
+            a.message.starts_with(message),
+            "{:?} vs {message:?}",
+            a.message
+        );
+        if let Some(help) = d["help"].as_str() {
+            assert!(
+                a.message.ends_with(&format!("\nhelp: {help}")),
+                "{:?}",
+                a.message
+            );
+        }
+    }
+    assert!(
+        gh.stdout.contains("file=odd%2C name%3A 100%25.policy,"),
+        "{}",
+        gh.stdout
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("140%25")),
+        "the invalid percent's message is escaped:\n{}",
+        gh.stdout
+    );
+}
+
+/// Over the whole error corpus (every diagnostic code, multi-line messages and helps):
+/// one single-line annotation per JSON diagnostic, at the same place, with the code.
+#[test]
+fn github_annotations_cover_the_error_corpus() {
+    let dir = "../../tests/corpus/err";
+    let gh = run(&["lint", "--format", "github", dir]);
+    let js = run(&["lint", "--format", "json", dir]);
+    assert_eq!(gh.code, 1, "{}", gh.snapshot());
+    let report: Value = serde_json::from_str(&js.stdout).expect("json");
+    let diagnostics = report["diagnostics"].as_array().expect("diagnostics");
+    let lines: Vec<&str> = gh.stdout.lines().collect();
+    // Every line but the summary is a command; none was split by a raw newline.
+    let (summary, commands) = lines.split_last().expect("output");
+    assert!(
+        summary.ends_with(" warnings") || summary.ends_with(" warning"),
+        "{summary}"
+    );
+    assert_eq!(commands.len(), diagnostics.len());
+    let mut codes = std::collections::BTreeSet::new();
+    for (line, d) in commands.iter().zip(diagnostics) {
+        let a = parse_annotation(line).unwrap_or_else(|| panic!("not a command: {line}"));
+        let prop = |k: &str| {
+            a.properties
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(prop("file").as_deref(), d["file"].as_str(), "{line}");
+        assert_eq!(prop("line"), Some(d["line"].to_string()), "{line}");
+        assert_eq!(prop("col"), Some(d["column"].to_string()), "{line}");
+        assert_eq!(prop("title").as_deref(), d["code"].as_str(), "{line}");
+        codes.insert(d["code"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(codes.len(), dealflow_dsl::Code::ALL.len(), "{codes:?}");
 }

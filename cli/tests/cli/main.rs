@@ -6,8 +6,11 @@
     reason = "test helpers fail loudly on a broken environment"
 )]
 
+mod completions;
 mod demo;
+mod editors;
 mod eval;
+mod explain;
 mod fmt;
 mod graph;
 mod lint;
@@ -71,6 +74,23 @@ pub fn run(args: &[&str]) -> Run {
     run_in(&tests_dir(), args, None)
 }
 
+/// Whether `tool` can be run (`tool --version` exits). When it cannot, the calling
+/// test should return early: this prints why it is skipped, or fails the test when
+/// `DEALFLOW_REQUIRE_ALL_TESTS=1`.
+pub fn tool_available(tool: &str, why: &str) -> bool {
+    let found = Command::new(tool)
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok();
+    if !found {
+        dealflow_tests::skip(tool, &format!("`{tool}` is not installed; {why}"));
+    }
+    found
+}
+
 /// A fresh scratch directory under the target dir, named after the test.
 pub fn scratch_dir(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -86,7 +106,17 @@ mod help {
 
     #[test]
     fn every_verb_documents_its_exit_codes() {
-        for verb in ["--help", "lint", "fmt", "graph", "eval", "test", "demo"] {
+        for verb in [
+            "--help",
+            "lint",
+            "fmt",
+            "graph",
+            "eval",
+            "test",
+            "demo",
+            "explain",
+            "completions",
+        ] {
             let verb: &[&str] = if verb == "--help" {
                 &["--help"]
             } else {
