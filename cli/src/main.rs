@@ -343,6 +343,9 @@ pub enum GraphFormat {
 }
 
 fn main() -> ExitCode {
+    // A closed pipe (`dealflow lint --format github | head`) ends the process quietly,
+    // as for other Unix filters, instead of panicking in `println!`.
+    sigpipe::reset();
     let cli = Cli::parse();
     let status = match cli.command {
         Command::Lint(args) => lint::run(&args),

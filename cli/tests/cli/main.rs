@@ -14,6 +14,7 @@ mod explain;
 mod fmt;
 mod graph;
 mod lint;
+mod pipes;
 mod test_cmd;
 
 use std::io::Write;
