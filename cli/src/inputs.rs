@@ -79,7 +79,7 @@ impl InputError {
             InputError::Invalid(errors) => {
                 report_error(format_args!("the {what} in `{path}` is invalid"));
                 for line in describe_record_errors(errors) {
-                    eprintln!("  {line}");
+                    eprintln!("  {}", crate::term::clean(&line));
                 }
             }
         }

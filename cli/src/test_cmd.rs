@@ -11,6 +11,7 @@ use crate::files::{display_path, read_text, report_error};
 use crate::inputs::{
     describe_record_errors, load_context, load_policy, load_record, parse_now, InputError,
 };
+use crate::term::clean;
 use crate::{ExitStatus, TestArgs};
 
 /// Rule ids seen across all decisions: exercised (pass or fail) and merely skipped.
@@ -57,30 +58,34 @@ pub fn run(args: &TestArgs) -> ExitStatus {
                     let mismatches = check(&decision, &case.expect);
                     if mismatches.is_empty() {
                         passed += 1;
-                        println!("PASS {}", case.name);
+                        println!("PASS {}", clean(&case.name));
                     } else {
                         failed += 1;
-                        println!("FAIL {}", case.name);
+                        println!("FAIL {}", clean(&case.name));
                         for m in &mismatches {
-                            println!(
-                                "    {}:\n      expected {}\n      actual   {}",
-                                m.what, m.expected, m.actual
-                            );
+                            println!("    {}:", clean(&m.what));
+                            println!("      expected {}", clean(&m.expected));
+                            println!("      actual   {}", clean(&m.actual));
                         }
                         let reasons: Vec<_> = decision.failed().collect();
                         if !reasons.is_empty() {
                             println!("    failing rules:");
                             for r in reasons {
-                                println!("      {} at {}: {}", r.rule, r.location, r.message);
+                                println!(
+                                    "      {} at {}: {}",
+                                    clean(&r.rule),
+                                    clean(&r.location),
+                                    clean(&r.message)
+                                );
                             }
                         }
                     }
                 }
                 Err(problems) => {
                     failed += 1;
-                    println!("FAIL {}", case.name);
+                    println!("FAIL {}", clean(&case.name));
                     for p in problems {
-                        println!("    {p}");
+                        println!("    {}", clean(&p));
                     }
                 }
             }
@@ -119,7 +124,7 @@ fn print_coverage(policy: &Policy, coverage: &Coverage) {
             } else {
                 ""
             };
-            println!("    {:<width$}  {}{note}", r.id, r.location);
+            println!("    {:<width$}  {}{note}", clean(&r.id), clean(&r.location));
         }
     }
     println!();
@@ -148,15 +153,23 @@ fn run_case(policy: &Policy, base: &Path, case: &TestCase) -> Result<Decision, V
         Some(a) => a.parse().map_err(|e| problems.push(format!("{e}"))).ok(),
         None => Some(Audience::Vendor),
     };
-    let record = input(
-        case.record.as_ref(),
-        case.record_file.as_deref(),
-        base,
-        "record",
-        &mut problems,
-        |v| policy.parse_record_value(v),
-        |p| load_record(policy, p),
-    );
+    // `route_lead` routes the context's lead: a case needs no opportunity for it.
+    let route_only = matches!(action, Some(Action::RouteLead))
+        && case.record.is_none()
+        && case.record_file.is_none();
+    let record = if route_only {
+        None
+    } else {
+        input(
+            case.record.as_ref(),
+            case.record_file.as_deref(),
+            base,
+            "record",
+            &mut problems,
+            |v| policy.parse_record_value(v),
+            |p| load_record(policy, p),
+        )
+    };
     let context = match (&case.context, &case.context_file) {
         (None, None) => Some(Context::default()),
         _ => input(
@@ -172,6 +185,9 @@ fn run_case(policy: &Policy, base: &Path, case: &TestCase) -> Result<Decision, V
     match (action, now, audience, record, context) {
         (Some(a), Some(n), Some(au), Some(r), Some(c)) if problems.is_empty() => {
             Ok(policy.decide(&r, &a, &c, n, &au))
+        }
+        (Some(_), Some(n), Some(au), None, Some(c)) if route_only && problems.is_empty() => {
+            Ok(policy.route_lead(&c, n, &au))
         }
         _ => Err(problems),
     }
