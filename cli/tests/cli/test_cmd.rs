@@ -81,3 +81,25 @@ fn unreadable_cases_file_is_exit_2() {
         "not a cases file"
     );
 }
+
+#[test]
+fn case_output_escapes_terminal_sequences_and_routes_leads_without_a_record() {
+    let r = run(&[
+        "test",
+        "../../policies/channel-standard.policy",
+        "fixtures/test/escapes.yaml",
+    ]);
+    let raw: Vec<char> = r
+        .stdout
+        .chars()
+        .chain(r.stderr.chars())
+        .filter(|c| c.is_control() && *c != '\n' || ('\u{202a}'..='\u{202e}').contains(c))
+        .collect();
+    assert!(raw.is_empty(), "{raw:?} in\n{}", r.snapshot());
+    assert!(r.stdout.contains("\\u{1b}[2J"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("PASS lead routed without an opportunity"),
+        "{}",
+        r.stdout
+    );
+}

@@ -203,7 +203,33 @@ impl Decider<'_> {
             reroute_at_most: None,
             convert_to: None,
         };
-        if let Some(acc) = &leads.accept {
+        // A partner the lead is not offered to learns nothing of the offer's terms.
+        let passed_over = viewer
+            .filter(|v| !none && ranked.first().is_none_or(|r| r.partner != *v))
+            .map(str::to_string);
+        if let Some(v) = &passed_over {
+            if let Some(acc) = &leads.accept {
+                self.reason(
+                    "leads.accept".into(),
+                    &acc.span,
+                    RuleOutcome::Skip,
+                    &Rec::default(),
+                    format!("the lead is not offered to partner `{v}`, so it has no acceptance deadline"),
+                );
+            }
+            if let Some(cv) = &leads.convert {
+                self.reason(
+                    "leads.convert".into(),
+                    &cv.span,
+                    RuleOutcome::Skip,
+                    &Rec::default(),
+                    format!(
+                        "the lead is not offered to partner `{v}`, so it does not convert for it"
+                    ),
+                );
+            }
+        }
+        if let Some(acc) = leads.accept.as_ref().filter(|_| passed_over.is_none()) {
             if none {
                 self.reason(
                     "leads.accept".into(),
@@ -226,7 +252,7 @@ impl Decider<'_> {
                 );
             }
         }
-        if let Some(cv) = &leads.convert {
+        if let Some(cv) = leads.convert.as_ref().filter(|_| passed_over.is_none()) {
             let to = self.stage_name(cv.to).to_string();
             let (ok, rec) = match (none, prog.convert) {
                 (true, _) => (false, Rec::default()),
