@@ -384,12 +384,21 @@ fn push_reason(out: &mut String, r: &Reason, clock: &Clock<'_>) {
         RuleOutcome::Pass => "✓",
         RuleOutcome::Skip => "·",
     };
-    out.push_str(&format!(
-        "  {mark} {}\n      at {} ({})\n",
-        clock.text(&clean(&r.message)),
-        clean(&r.location),
-        clean(&r.rule)
-    ));
+    if r.rule.starts_with("action.") {
+        // Structural: about the request, not a rule of the policy (no location).
+        out.push_str(&format!(
+            "  {mark} {}\n      ({})\n",
+            clock.text(&clean(&r.message)),
+            clean(&r.rule)
+        ));
+    } else {
+        out.push_str(&format!(
+            "  {mark} {}\n      at {} ({})\n",
+            clock.text(&clean(&r.message)),
+            clean(&r.location),
+            clean(&r.rule)
+        ));
+    }
     if !r.values.is_empty() {
         let seen: Vec<String> = r
             .values

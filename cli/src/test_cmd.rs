@@ -143,11 +143,19 @@ fn load_cases(path: &Path) -> Result<TestFile, String> {
 /// Builds a case's inputs and decides; `Err` lists why the case could not run.
 fn run_case(policy: &Policy, base: &Path, case: &TestCase) -> Result<Decision, Vec<String>> {
     let mut problems = Vec::new();
-    let action: Option<Action> = case
-        .action
-        .parse()
-        .map_err(|e| problems.push(format!("{e}")))
-        .ok();
+    let action: Option<Action> = match case.action.parse::<Action>() {
+        Ok(a) => match policy.check_action(&a) {
+            Ok(()) => Some(a),
+            Err(e) => {
+                problems.push(format!("{e} (help: {})", e.help()));
+                None
+            }
+        },
+        Err(e) => {
+            problems.push(format!("{e} (help: {})", e.help()));
+            None
+        }
+    };
     let now = parse_now(&case.now).map_err(|e| problems.push(e)).ok();
     let audience: Option<Audience> = match &case.audience {
         Some(a) => a.parse().map_err(|e| problems.push(format!("{e}"))).ok(),

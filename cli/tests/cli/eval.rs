@@ -536,6 +536,36 @@ fn undecidable_inputs_are_exit_2() {
         "{}",
         r.stderr
     );
+    assert!(!r.stdout.contains(":1:1"), "{}", r.stdout);
+}
+
+#[test]
+fn a_record_given_to_route_lead_is_not_read() {
+    let r = run(&[
+        "eval",
+        "--policy",
+        POLICY,
+        "--record",
+        "fixtures/eval/bad-record.yaml",
+        "--context",
+        "fixtures/eval/lead-context.yaml",
+        "--action",
+        "route_lead",
+        "--now",
+        "2026-11-27T15:00:00Z",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    assert!(
+        r.stdout.starts_with("ROUTED: route_lead of lead L-100"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stderr
+            .starts_with("warning: `fixtures/eval/bad-record.yaml` is not read"),
+        "{}",
+        r.stderr
+    );
 }
 
 #[test]

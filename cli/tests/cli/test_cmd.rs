@@ -102,4 +102,13 @@ fn case_output_escapes_terminal_sequences_and_routes_leads_without_a_record() {
         "{}",
         r.stdout
     );
+    // A case with an unknown stage cannot run: it fails with a did-you-mean.
+    assert!(
+        r.stdout.contains(
+            "FAIL unknown stage\n    unknown stage `Qualifcation` in `advance Qualifcation` (help: did you mean `Qualification`?"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.code, 1, "{}", r.snapshot());
 }

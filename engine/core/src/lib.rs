@@ -456,6 +456,14 @@ impl Policy {
         ctx: &Context,
         now: DateTime<Utc>,
     ) -> FastDecision {
+        // As in `decide`: a lead is routed on its own.
+        let empty;
+        let record = if *action == Action::RouteLead {
+            empty = self.empty_record();
+            &empty
+        } else {
+            record
+        };
         let closing = matches!(action, Action::CloseWon | Action::CloseLost);
         let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
         let names = Names { policy: &self.ir };
