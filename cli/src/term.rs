@@ -74,6 +74,26 @@ pub fn json(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Source text for a rendered excerpt: each dangerous character (but `\n`, `\r` and
+/// `\t`, which excerpts lay out) replaced by one visible character of the same UTF-8
+/// length (`?`, `¿`, `\u{fffd}`), so byte offsets and character columns still fit.
+pub fn excerpt(s: &str) -> Cow<'_, str> {
+    let bad = |c: char| is_dangerous(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(
+        s.chars()
+            .map(|c| match (bad(c), c.len_utf8()) {
+                (false, _) => c,
+                (true, 1) => '?',
+                (true, 2) => '\u{bf}',
+                (true, _) => '\u{fffd}',
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +109,15 @@ mod tests {
         assert_eq!(block("line 1\nline\u{7}2\n"), "line 1\nline\\u{7}2\n");
         // Ordinary non-ASCII text is left alone.
         assert_eq!(clean("Zürich ✓ → €"), "Zürich ✓ → €");
+    }
+
+    #[test]
+    fn excerpts_keep_offsets_and_columns() {
+        let text = "a\u{1b}[2J b\u{9b} c\u{202e}d\n\tx";
+        let shown = excerpt(text);
+        assert_eq!(shown, "a?[2J b\u{bf} c\u{fffd}d\n\tx");
+        assert_eq!(shown.len(), text.len());
+        assert_eq!(shown.chars().count(), text.chars().count());
     }
 
     #[test]

@@ -578,3 +578,25 @@ fn help_points_to_the_record_format() {
         r.stdout
     );
 }
+
+#[test]
+fn policy_errors_are_shown_terminal_safe() {
+    let dir = super::scratch_dir("eval-escaped-policy");
+    let policy = dir.join("esc.policy");
+    std::fs::write(
+        &policy,
+        "policy \"X\u{1b}[2J\" version \"1\" { currency USD }\nrecord opportunity { amount: money\u{1b}[31m }\n",
+    )
+    .expect("write policy");
+    let policy = policy.to_string_lossy().into_owned();
+    let r = run(&[
+        "eval",
+        "--policy",
+        &policy,
+        "--record",
+        "fixtures/eval/register-gold.yaml",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.snapshot());
+    assert!(raw_controls(&r.stderr).is_empty(), "{:?}", r.stderr);
+    assert!(r.stderr.contains("money?[31m"), "{}", r.stderr);
+}
