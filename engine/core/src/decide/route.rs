@@ -366,7 +366,7 @@ fn negate(sentence: &str) -> Option<String> {
         return None;
     }
     let negated = match verb {
-        "is" | "are" | "must" | "should" => format!("{verb} not"),
+        "is" | "are" | "was" | "were" | "must" | "should" => format!("{verb} not"),
         "has" => "does not have".to_string(),
         "can" => "cannot".to_string(),
         "does" => "does not".to_string(),
@@ -374,9 +374,27 @@ fn negate(sentence: &str) -> Option<String> {
             const DETERMINERS: [&str; 9] = [
                 "the", "a", "an", "its", "their", "all", "every", "any", "at",
             ];
+            // Words ending in `s` that are not verbs, and `-ses` verbs whose base is
+            // ambiguous (`uses` / `focuses`): quoted rather than negated wrongly.
+            const NOT_VERBS: [&str; 12] = [
+                "always",
+                "also",
+                "sometimes",
+                "thus",
+                "perhaps",
+                "its",
+                "this",
+                "plus",
+                "less",
+                "across",
+                "towards",
+                "afterwards",
+            ];
             let next = tail.split_whitespace().next().unwrap_or("");
             if !verb.chars().all(|c| c.is_ascii_lowercase())
                 || !verb.ends_with('s')
+                || NOT_VERBS.contains(&verb)
+                || (verb.ends_with("ses") && !verb.ends_with("sses"))
                 || (subject.is_empty() && !DETERMINERS.contains(&next))
             {
                 return None;
@@ -446,6 +464,15 @@ mod tests {
                 Some("the partner is not a reseller"),
                 "`lead.seats < 500` does not hold (route rule: the partner is not a reseller)",
             ),
+            (
+                Some("the partner always covers the region"),
+                "`lead.seats < 500` does not hold (route rule: the partner always covers the region)",
+            ),
+            (
+                Some("the partner focuses on security"),
+                "`lead.seats < 500` does not hold (route rule: the partner focuses on security)",
+            ),
+            (Some("the partner was vetted"), "the partner was not vetted"),
             (None, "`lead.seats < 500` does not hold"),
         ];
         for (because, want) in cases {
