@@ -511,7 +511,19 @@ fn short_hash(hash: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use super::group_thousands;
+    use super::{group_thousands, instant_len};
+
+    #[test]
+    fn finds_utc_instants_only() {
+        let b = b"due 2026-12-03T22:00:00Z, or 2026-12-03T22:00:00.25Z";
+        assert_eq!(instant_len(b, 4), Some(20));
+        assert_eq!(instant_len(b, 29), Some(23));
+        assert_eq!(instant_len(b, 0), None);
+        // Dates, offsets other than Z and truncated text are left alone.
+        assert_eq!(instant_len(b"2026-12-03", 0), None);
+        assert_eq!(instant_len(b"2026-12-03T22:00:00+01:00", 0), None);
+        assert_eq!(instant_len(b"2026-12-03T22:00:00", 0), None);
+    }
 
     #[test]
     fn groups_thousands() {
