@@ -951,11 +951,7 @@ fn simulate(policy: &Policy, args: &DemoArgs) -> Result<String, String> {
             "score": format!("{:.1}", g.rng.gen_range(10..50) as f64 / 10.0),
         });
         let ctx = parse_context(policy, &json!({ "partners": partner_values, "lead": lead }))?;
-        let shell = parse_record(
-            policy,
-            &json!({ "id": format!("LEAD-{:03}", k + 1), "stage": "Identification" }),
-        )?;
-        let d = policy.decide(&shell, &Action::RouteLead, &ctx, now, &Audience::Vendor);
+        let d = policy.route_lead(&ctx, now, &Audience::Vendor);
         routes.push((lead, d.clone()));
         tally.add(&Action::RouteLead, d);
     }
@@ -1147,7 +1143,7 @@ fn report(
             .effects
             .routing
             .as_ref()
-            .and_then(|r| r.ranked.first().map(|p| (p, r.eligible_count)))
+            .and_then(|r| r.ranked.first().map(|p| (p, r.eligible_count.unwrap_or(0))))
             .map(|(p, n)| {
                 format!(
                     "-> {} {} ({n} eligible)",
@@ -1176,7 +1172,7 @@ fn report(
         let _ = writeln!(out, "\n== {title}");
         match d {
             Some(d) => {
-                for line in explain(d).lines() {
+                for line in explain(d, policy).lines() {
                     let _ = writeln!(out, "  {line}");
                 }
             }

@@ -10,7 +10,8 @@ use dealflow_dsl::SourceFile;
 
 /// Prints a one-line error to stderr: `error: message`.
 pub fn report_error(message: impl std::fmt::Display) {
-    eprintln!("error: {message}");
+    // Messages quote file names and input values: escape what a terminal acts on.
+    eprintln!("error: {}", crate::term::block(&message.to_string()));
 }
 
 /// A path as shown to the user: as given, with forward slashes.

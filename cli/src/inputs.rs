@@ -8,6 +8,8 @@ use dealflow_engine::{Context, Policy, Record, RecordErrors};
 
 use crate::diag;
 use crate::files::{display_path, read_source, read_text, report_error};
+use crate::term;
+use dealflow_dsl::SourceFile;
 
 /// Reads and compiles a policy; on failure reports why (diagnostics on stderr).
 pub fn load_policy(path: &Path) -> Option<Policy> {
@@ -21,13 +23,28 @@ pub fn load_policy(path: &Path) -> Option<Policy> {
     match Policy::compile(&source) {
         Ok(policy) => Some(policy),
         Err(err) => {
+            // Shown terminal-safe: messages escaped, the excerpt's dangerous
+            // characters replaced in place (offsets and columns unchanged).
             let errors: Vec<_> = err
                 .diagnostics
                 .iter()
                 .filter(|d| d.is_error())
                 .cloned()
+                .map(|mut d| {
+                    d.message = term::clean(&d.message).into_owned();
+                    d.label = term::clean(&d.label).into_owned();
+                    d.help = d.help.map(|h| term::clean(&h).into_owned());
+                    for r in &mut d.related {
+                        r.label = term::clean(&r.label).into_owned();
+                    }
+                    d
+                })
                 .collect();
-            diag::eprint_all(&errors, &source);
+            let shown = SourceFile::new(
+                term::clean(&source.name).into_owned(),
+                term::excerpt(&source.text).into_owned(),
+            );
+            diag::eprint_all(&errors, &shown);
             report_error(format_args!(
                 "`{}` has errors and cannot be used to decide",
                 display_path(path)
@@ -79,7 +96,7 @@ impl InputError {
             InputError::Invalid(errors) => {
                 report_error(format_args!("the {what} in `{path}` is invalid"));
                 for line in describe_record_errors(errors) {
-                    eprintln!("  {line}");
+                    eprintln!("  {}", crate::term::clean(&line));
                 }
             }
         }

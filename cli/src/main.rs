@@ -15,6 +15,7 @@ mod fmt_cmd;
 mod graph;
 mod inputs;
 mod lint;
+mod term;
 mod test_cmd;
 
 use std::path::PathBuf;
@@ -100,17 +101,26 @@ Exit codes:
 
 const EVAL_AFTER_HELP: &str = "\
 Records and contexts are JSON (`.json`) or YAML (`.yaml`, `.yml`) in the format of
-docs/decisions.md. Without --now the current time is used; pass --now for a
-reproducible decision. --as partner:ID redacts other partners' identities and deals.
+docs/records.md; the decision is described in docs/decisions.md. `route_lead` needs no
+--record: it routes the context's `lead` to the context's `partners`. Without --now the
+current time is used; pass --now for a reproducible decision. --as partner:ID shows the
+decision as that partner sees it: its own deal and entry only, never another partner's
+identity, deals, tier or territories.
 
-Human output: the outcome, the key effects (deadlines, protection, amounts), then why
-(each rule with its policy location), what would make a denial pass, and flags.
+Human output: the outcome, the key effects (deadlines and other instants in the
+policy's time zone, with UTC), then why (each rule with its policy location), why a
+registration in review was not auto-approved, what would make a denial pass (or that
+no change the partner can make will), and flags. Control characters and bidi
+overrides in the inputs are shown escaped (`\\u{1b}`).
 JSON output: the full decision document.
 
 Exit codes:
-  0  a decision was made (whatever its outcome)
+  0  a decision was made (whatever its outcome: approved, denied, review...)
   2  bad input: unreadable file, policy with errors, invalid record or context (each
-     problem listed with its field path), unknown action or audience, bad --now";
+     problem listed with its field path), unknown action, stage (with a did-you-mean)
+     or audience, missing --record, bad --now, or an action the inputs cannot decide
+     (NOT DECIDED: no such policy section, no lead in the context, another partner's
+     deal seen as a partner)";
 
 const TEST_AFTER_HELP: &str = "\
 Runs every case of the test files (format: policies/*.tests.yaml; `record_file` and
@@ -230,9 +240,9 @@ pub struct EvalArgs {
     /// The policy file.
     #[arg(long, value_name = "POLICY")]
     pub policy: PathBuf,
-    /// The opportunity record (.json, .yaml or .yml).
+    /// The opportunity record (.json, .yaml or .yml); required for every action but `route_lead`.
     #[arg(long, value_name = "RECORD")]
-    pub record: PathBuf,
+    pub record: Option<PathBuf>,
     /// The decision context (.json, .yaml or .yml): other registrations, direct accounts, partners, lead.
     #[arg(long, value_name = "CONTEXT")]
     pub context: Option<PathBuf>,

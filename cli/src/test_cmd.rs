@@ -15,6 +15,7 @@ use crate::files::{display_path, read_text, report_error};
 use crate::inputs::{
     describe_record_errors, load_context, load_policy, load_record, parse_now, InputError,
 };
+use crate::term::{block, clean};
 use crate::{ExitStatus, TestArgs, TestFormat};
 
 /// Rule ids seen across all decisions: exercised (pass or fail) and merely skipped.
@@ -215,17 +216,17 @@ fn human(report: &Report) -> String {
     let mut out = String::new();
     for case in report.files.iter().flat_map(|f| &f.cases) {
         match &case.outcome {
-            Outcome::Pass => out.push_str(&format!("PASS {}\n", case.name)),
+            Outcome::Pass => out.push_str(&format!("PASS {}\n", clean(&case.name))),
             Outcome::Fail {
                 mismatches,
                 failing_rules,
             } => {
-                out.push_str(&format!("FAIL {}\n", case.name));
-                out.push_str(&failure_text(mismatches, failing_rules));
+                out.push_str(&format!("FAIL {}\n", clean(&case.name)));
+                out.push_str(&block(&failure_text(mismatches, failing_rules)));
             }
             Outcome::Error { problems } => {
-                out.push_str(&format!("FAIL {}\n", case.name));
-                out.push_str(&error_text(problems));
+                out.push_str(&format!("FAIL {}\n", clean(&case.name)));
+                out.push_str(&block(&error_text(problems)));
             }
         }
     }
@@ -260,7 +261,11 @@ fn coverage_text(rules: &[RuleInfo], coverage: &Coverage) -> String {
             } else {
                 ""
             };
-            out.push_str(&format!("    {:<width$}  {}{note}\n", r.id, r.location));
+            out.push_str(&format!(
+                "    {:<width$}  {}{note}\n",
+                clean(&r.id),
+                clean(&r.location)
+            ));
         }
     }
     out.push('\n');
@@ -522,25 +527,41 @@ fn load_cases(path: &Path) -> Result<TestFile, String> {
 /// Builds a case's inputs and decides; `Err` lists why the case could not run.
 fn run_case(policy: &Policy, base: &Path, case: &TestCase) -> Result<Decision, Vec<String>> {
     let mut problems = Vec::new();
-    let action: Option<Action> = case
-        .action
-        .parse()
-        .map_err(|e| problems.push(format!("{e}")))
-        .ok();
+    let action: Option<Action> = match case.action.parse::<Action>() {
+        Ok(a) => match policy.check_action(&a) {
+            Ok(()) => Some(a),
+            Err(e) => {
+                problems.push(format!("{e} (help: {})", e.help()));
+                None
+            }
+        },
+        Err(e) => {
+            problems.push(format!("{e} (help: {})", e.help()));
+            None
+        }
+    };
     let now = parse_now(&case.now).map_err(|e| problems.push(e)).ok();
     let audience: Option<Audience> = match &case.audience {
         Some(a) => a.parse().map_err(|e| problems.push(format!("{e}"))).ok(),
         None => Some(Audience::Vendor),
     };
-    let record = input(
-        case.record.as_ref(),
-        case.record_file.as_deref(),
-        base,
-        "record",
-        &mut problems,
-        |v| policy.parse_record_value(v),
-        |p| load_record(policy, p),
-    );
+    // `route_lead` routes the context's lead: a case needs no opportunity for it.
+    let route_only = matches!(action, Some(Action::RouteLead))
+        && case.record.is_none()
+        && case.record_file.is_none();
+    let record = if route_only {
+        None
+    } else {
+        input(
+            case.record.as_ref(),
+            case.record_file.as_deref(),
+            base,
+            "record",
+            &mut problems,
+            |v| policy.parse_record_value(v),
+            |p| load_record(policy, p),
+        )
+    };
     let context = match (&case.context, &case.context_file) {
         (None, None) => Some(Context::default()),
         _ => input(
@@ -556,6 +577,9 @@ fn run_case(policy: &Policy, base: &Path, case: &TestCase) -> Result<Decision, V
     match (action, now, audience, record, context) {
         (Some(a), Some(n), Some(au), Some(r), Some(c)) if problems.is_empty() => {
             Ok(policy.decide(&r, &a, &c, n, &au))
+        }
+        (Some(_), Some(n), Some(au), None, Some(c)) if route_only && problems.is_empty() => {
+            Ok(policy.route_lead(&c, n, &au))
         }
         _ => Err(problems),
     }

@@ -313,3 +313,34 @@ fn every_format_fails_the_same_way_on_a_broken_policy() {
         assert!(r.stdout.is_empty(), "{format}: {}", r.stdout);
     }
 }
+
+#[test]
+fn case_output_escapes_terminal_sequences_and_routes_leads_without_a_record() {
+    let r = run(&[
+        "test",
+        "../../policies/channel-standard.policy",
+        "fixtures/test/escapes.yaml",
+    ]);
+    let raw: Vec<char> = r
+        .stdout
+        .chars()
+        .chain(r.stderr.chars())
+        .filter(|c| c.is_control() && *c != '\n' || ('\u{202a}'..='\u{202e}').contains(c))
+        .collect();
+    assert!(raw.is_empty(), "{raw:?} in\n{}", r.snapshot());
+    assert!(r.stdout.contains("\\u{1b}[2J"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("PASS lead routed without an opportunity"),
+        "{}",
+        r.stdout
+    );
+    // A case with an unknown stage cannot run: it fails with a did-you-mean.
+    assert!(
+        r.stdout.contains(
+            "FAIL unknown stage\n    unknown stage `Qualifcation` in `advance Qualifcation` (help: did you mean `Qualification`?"
+        ),
+        "{}",
+        r.stdout
+    );
+    assert_eq!(r.code, 1, "{}", r.snapshot());
+}

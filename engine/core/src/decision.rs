@@ -358,8 +358,12 @@ pub struct ExcludedPartner {
 pub struct RoutingEffect {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lead: Option<String>,
-    pub eligible_count: usize,
-    pub excluded_count: usize,
+    /// How many partners are eligible and excluded (the vendor's view only: a
+    /// partner's view has neither, it sees its own entry only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eligible_count: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excluded_count: Option<usize>,
     pub ranked: Vec<RankedPartner>,
     pub excluded: Vec<ExcludedPartner>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -408,8 +412,15 @@ pub struct Decision {
     pub reasons: Vec<Reason>,
     /// Missing evidence field names.
     pub missing: Vec<String>,
-    /// Changes that would turn the denial into an approval (empty when none exists).
+    /// Changes the requester can make that would turn the denial into an approval:
+    /// providing evidence, filling in missing opportunity fields or line items
+    /// (empty when no such change exists; `cannot_pass` then says why).
     pub to_pass: Vec<String>,
+    /// Why no change the requester can make passes a denial: the failing rules that
+    /// depend on what the requester does not control (the partner's tier, the
+    /// account, the stage, the deal's recorded values, another registration...).
+    /// Empty unless the outcome is `denied` and `to_pass` is empty.
+    pub cannot_pass: Vec<String>,
     pub flags: Vec<String>,
     pub effects: Effects,
     pub errors: Vec<EvalError>,
@@ -470,7 +481,12 @@ impl Decision {
             fix(&mut r.message);
             r.values.scrub(&fix);
         }
-        for s in self.to_pass.iter_mut().chain(self.missing.iter_mut()) {
+        for s in self
+            .to_pass
+            .iter_mut()
+            .chain(self.missing.iter_mut())
+            .chain(self.cannot_pass.iter_mut())
+        {
             fix(s);
         }
         for e in &mut self.errors {

@@ -56,7 +56,7 @@ use dealflow_dsl::ir::{self, SplitRole};
 use dealflow_dsl::{Diagnostic, SourceDiagnostic, SourceFile};
 use sha2::{Digest, Sha256};
 
-pub use action::{Action, Audience, ParseActionError, ParseAudienceError};
+pub use action::{Action, Audience, ParseActionError, ParseAudienceError, UnknownStageError};
 pub use calendar::BusinessCalendar;
 pub use decide::Summary;
 pub use decision::{Decision, Effects, Outcome, Reason, RuleOutcome, Values};
@@ -217,6 +217,13 @@ impl Policy {
         self.calendar.as_ref()
     }
 
+    /// An instant in the policy's time zone (its business calendar's), as
+    /// `2026-12-03 17:00 EST`; `None` when the policy declares no calendar.
+    pub fn local_time(&self, t: DateTime<Utc>) -> Option<String> {
+        let tz = self.calendar.as_ref()?.tz();
+        Some(t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z").to_string())
+    }
+
     /// Validates a record given as JSON text.
     pub fn parse_record_json(&self, text: &str) -> Result<Record, RecordErrors> {
         self.parse_record_value(&record::json_text(text)?)
@@ -272,6 +279,19 @@ impl Policy {
         now: DateTime<Utc>,
         audience: &Audience,
     ) -> Decision {
+        if let Audience::Partner(viewer) = audience {
+            if *action != Action::RouteLead && Self::belongs_to_other(record, viewer) {
+                return self.not_shown(action, audience, now);
+            }
+        }
+        // A lead is routed on its own: whatever record is given, none is read.
+        let empty;
+        let record = if *action == Action::RouteLead {
+            empty = self.empty_record();
+            &empty
+        } else {
+            record
+        };
         let closing = matches!(action, Action::CloseWon | Action::CloseLost);
         let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
         let names = Names { policy: &self.ir };
@@ -304,21 +324,114 @@ impl Policy {
                 hash: self.hash.clone(),
             },
             evaluated_at: rfc3339(now),
-            opportunity: Some(record.id.clone()),
+            // A lead is routed on its own: the opportunity record plays no part.
+            opportunity: (*action != Action::RouteLead).then(|| record.id.clone()),
             reasons: out.reasons,
             missing: out.missing,
             to_pass: out.to_pass,
+            cannot_pass: out.cannot_pass,
             flags: out.flags,
             effects: out.effects,
             errors: out.errors,
         };
-        if decision.outcome != Outcome::Denied {
+        if decision.outcome == Outcome::Denied {
+            decide::settle_advice(&mut decision);
+        } else {
             decision.to_pass.clear();
+            decision.cannot_pass.clear();
         }
         if let Audience::Partner(viewer) = audience {
             self.redact(&mut decision, viewer, record, ctx);
         }
         decision
+    }
+
+    /// Checks that the policy can decide `action` as asked: an `advance` names a
+    /// declared stage (with a did-you-mean otherwise). [`Policy::decide`] on an
+    /// action that fails this check gives an `error` decision.
+    pub fn check_action(&self, action: &Action) -> Result<(), UnknownStageError> {
+        match action {
+            Action::Advance { to } if self.ir.stage_by_name(to).is_none() => Err(
+                UnknownStageError::new(to, self.ir.stages.iter().map(|s| s.name.clone()).collect()),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Routes the context's lead to the context's partners (`route_lead`): only the
+    /// lead and the partners are read, no opportunity record is needed. Gives the
+    /// same decision as [`Policy::decide`] with [`Action::RouteLead`] and any record.
+    pub fn route_lead(&self, ctx: &Context, now: DateTime<Utc>, audience: &Audience) -> Decision {
+        self.decide(&self.empty_record(), &Action::RouteLead, ctx, now, audience)
+    }
+
+    /// An opportunity with no id, no fields and nothing attached, in the first stage
+    /// (what `route_lead` evaluates opportunity fields against: all missing).
+    fn empty_record(&self) -> Record {
+        let fields = self
+            .ir
+            .record(ir::RecordKind::Opportunity)
+            .map_or(0, |r| r.fields.len());
+        Record {
+            id: String::new(),
+            stage: ir::StageId(0),
+            fields: vec![Value::Absent; fields],
+            partner: None,
+            account: None,
+            line_items: Vec::new(),
+            registration: None,
+            history: Vec::new(),
+        }
+    }
+
+    /// True when the record is another partner's deal as seen by `viewer`: its
+    /// partner, or the partner holding its registration, is someone else.
+    fn belongs_to_other(record: &Record, viewer: &str) -> bool {
+        record.partner_id().is_some_and(|p| p != viewer)
+            || record.registering_partner().is_some_and(|p| p != viewer)
+    }
+
+    /// The partner view of another partner's deal: nothing about it is shown, not
+    /// even its id; the one reason says why.
+    fn not_shown(&self, action: &Action, audience: &Audience, now: DateTime<Utc>) -> Decision {
+        let verb = match action {
+            Action::Advance { .. } => "advance",
+            Action::Register => "register",
+            Action::Evaluate => "evaluate",
+            Action::CloseWon => "close_won",
+            Action::CloseLost => "close_lost",
+            Action::RouteLead => "route_lead",
+        };
+        Decision {
+            outcome: Outcome::Error,
+            action: action.to_string(),
+            audience: audience.to_string(),
+            policy: PolicyRef {
+                name: self.ir.name.clone(),
+                version: self.ir.version.clone(),
+                hash: self.hash.clone(),
+            },
+            evaluated_at: rfc3339(now),
+            opportunity: None,
+            reasons: vec![Reason {
+                rule: format!("action.{verb}"),
+                location: self.texts.loc(&self.source, 0),
+                outcome: RuleOutcome::Fail,
+                values: Values::default(),
+                message: "the opportunity belongs to another partner; a partner sees \
+                          decisions on its own deals only"
+                    .into(),
+            }],
+            missing: Vec::new(),
+            to_pass: Vec::new(),
+            cannot_pass: Vec::new(),
+            flags: Vec::new(),
+            effects: Effects {
+                currency: self.ir.currency.clone(),
+                ..Effects::default()
+            },
+            errors: Vec::new(),
+        }
     }
 
     /// Decides without explanation: outcome and key numbers only.
@@ -343,6 +456,14 @@ impl Policy {
         ctx: &Context,
         now: DateTime<Utc>,
     ) -> FastDecision {
+        // As in `decide`: a lead is routed on its own.
+        let empty;
+        let record = if *action == Action::RouteLead {
+            empty = self.empty_record();
+            &empty
+        } else {
+            record
+        };
         let closing = matches!(action, Action::CloseWon | Action::CloseLost);
         let facts = Facts::derive(&self.ir, self.calendar.as_ref(), record, ctx, now, closing);
         let names = Names { policy: &self.ir };

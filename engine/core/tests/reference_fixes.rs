@@ -229,8 +229,8 @@ fn denied_route_skips_ranking_acceptance_and_conversion() {
         );
     }
     let routing = d.effects.routing.as_ref().unwrap();
-    assert_eq!(routing.eligible_count, 0);
-    assert_eq!(routing.excluded_count, 3);
+    assert_eq!(routing.eligible_count, Some(0));
+    assert_eq!(routing.excluded_count, Some(3));
     assert_eq!(routing.accept_by, None);
     assert_eq!(routing.reroute_at_most, None);
     assert_eq!(routing.convert_to, None);

@@ -16,14 +16,16 @@ mod route;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use dealflow_dsl::ir::{self, Span, StageId, StageKind};
+use dealflow_dsl::ir::{self, Builtin, RecordKind, Span, StageId, StageKind};
 use dealflow_dsl::SourceFile;
 use rust_decimal::Decimal;
 
 use crate::action::{Action, Audience};
 use crate::calendar::BusinessCalendar;
-use crate::compile::{ExprId, Program};
-use crate::decision::{Effects, EvalError, Outcome, Reason, RuleOutcome, StageChange, Values};
+use crate::compile::{ExprId, Node, Program};
+use crate::decision::{
+    Decision, Effects, EvalError, Outcome, Reason, RuleOutcome, StageChange, Values,
+};
 use crate::eval::{Env, NoRec, Rec};
 use crate::explain::{collapse, Texts};
 use crate::facts::Facts;
@@ -51,6 +53,7 @@ pub(crate) struct Out {
     pub reasons: Vec<Reason>,
     pub missing: Vec<String>,
     pub to_pass: Vec<String>,
+    pub cannot_pass: Vec<String>,
     pub flags: Vec<String>,
     pub errors: Vec<EvalError>,
     pub effects: Effects,
@@ -256,15 +259,12 @@ impl<'a> Decider<'a> {
                     outcome
                 }
                 None => {
-                    let names: Vec<&str> =
-                        self.c.p.stages.iter().map(|s| s.name.as_str()).collect();
+                    let names = self.c.p.stages.iter().map(|s| s.name.clone()).collect();
+                    let e = crate::action::UnknownStageError::new(to, names);
                     self.fail(
                         "action.advance".into(),
                         &(0..0),
-                        format!(
-                            "unknown stage `{to}`; declared stages: {}",
-                            names.join(", ")
-                        ),
+                        format!("{e}; {}", e.help()),
                     );
                     Outcome::Error
                 }
@@ -359,7 +359,7 @@ impl<'a> Decider<'a> {
         let (cur_name, to_name) = (self.stage_name(cur), self.stage_name(to));
         let mut any_edge = false;
         let mut flow_ok = false;
-        let mut failed_guard: Option<&str> = None;
+        let mut failed_guard: Option<(ExprId, Rec)> = None;
         for edge in c.wf.edges(cur, to) {
             any_edge = true;
             let from = if edge.from_any { "any" } else { cur_name };
@@ -402,7 +402,7 @@ impl<'a> Decider<'a> {
                             msg,
                         );
                         if !ok && failed_guard.is_none() {
-                            failed_guard = Some(gtext);
+                            failed_guard = Some((g, rec));
                         }
                     }
                     ok
@@ -440,8 +440,8 @@ impl<'a> Decider<'a> {
         if !flow_ok && !self.explain {
             return false;
         }
-        if let Some(t) = failed_guard.filter(|_| !flow_ok) {
-            self.out.to_pass.push(format!("make `{t}` hold"));
+        if let Some((g, rec)) = failed_guard.filter(|_| !flow_ok) {
+            self.advise(&env, g, &rec);
         }
         let mut reqs_ok = true;
         let items = c
@@ -476,7 +476,7 @@ impl<'a> Decider<'a> {
                                 self.out.to_pass.push(format!("provide `{ev}`"));
                             }
                         }
-                        None => self.out.to_pass.push(format!("make `{text}` hold")),
+                        None => self.advise(&env, item.expr, &rec),
                     }
                 }
                 let outcome = if ok {
@@ -494,5 +494,157 @@ impl<'a> Decider<'a> {
             }
         }
         flow_ok && reqs_ok
+    }
+}
+
+/// What a failing condition depends on, for advice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reach {
+    /// Only inputs the requester controls: it can be made to hold.
+    Fixable,
+    /// No input the requester controls.
+    Fixed,
+}
+
+impl Decider<'_> {
+    /// Advice for a failing condition `id` (its reads in `rec`): `make ... hold` in
+    /// `to_pass` when the requester can make it hold by changing what it controls
+    /// (see [`Decider::fixable`]), otherwise an entry in `cannot_pass` naming the
+    /// condition and the values it depends on.
+    pub(crate) fn advise(&mut self, env: &Env<'_>, id: ExprId, rec: &Rec) {
+        if !self.explain {
+            return;
+        }
+        let text = self.etext(id);
+        if self.fixable(env, id, &[]) == Reach::Fixable {
+            self.out.to_pass.push(format!("make `{text}` hold"));
+        } else {
+            let seen: Vec<String> = self
+                .values(rec)
+                .iter()
+                .map(|(k, v)| format!("{k} = {v}"))
+                .collect();
+            let on = if seen.is_empty() {
+                String::new()
+            } else {
+                format!(" (it depends on {})", seen.join(", "))
+            };
+            self.out
+                .cannot_pass
+                .push(format!("`{text}` does not hold{on}"));
+        }
+    }
+
+    /// Whether the requester could make condition `id` hold by changing only what it
+    /// controls, the rest of the deal staying as it is. The requester controls its
+    /// evidence, the opportunity fields it has not filled in yet and the line items;
+    /// not the values already recorded on the deal (amount, product line...), the
+    /// partner, account or lead records, the stage, dates, history facts or flags.
+    /// `and` needs each failing side fixable, `or` one side; any other condition is
+    /// fixable when it reads something the requester controls. `vars`: quantifier
+    /// variables bound over a list the requester controls.
+    fn fixable(&mut self, env: &Env<'_>, id: ExprId, vars: &[u32]) -> Reach {
+        let node = self.c.prog.nodes.get(id as usize).cloned();
+        match node {
+            Some(Node::And(a, b)) => {
+                let side = |d: &mut Self, x: ExprId| {
+                    env.holds(x, d.vars, &mut NoRec) || d.fixable(env, x, vars) == Reach::Fixable
+                };
+                if side(self, a) && side(self, b) {
+                    Reach::Fixable
+                } else {
+                    Reach::Fixed
+                }
+            }
+            Some(Node::Or(a, b)) => {
+                if self.fixable(env, a, vars) == Reach::Fixable
+                    || self.fixable(env, b, vars) == Reach::Fixable
+                {
+                    Reach::Fixable
+                } else {
+                    Reach::Fixed
+                }
+            }
+            _ => {
+                if self.touches(id, vars, 0) {
+                    Reach::Fixable
+                } else {
+                    Reach::Fixed
+                }
+            }
+        }
+    }
+
+    /// Whether expression `id` reads an input the requester controls.
+    fn touches(&self, id: ExprId, vars: &[u32], depth: usize) -> bool {
+        if depth > 256 {
+            return false;
+        }
+        let d = depth + 1;
+        let Some(node) = self.c.prog.nodes.get(id as usize) else {
+            return false;
+        };
+        match node {
+            Node::Field(RecordKind::Opportunity, slot) => self.controlled_field(*slot),
+            Node::Field(RecordKind::LineItem, _) => true,
+            Node::Builtin(Builtin::LineItems) => true,
+            Node::Var(v) | Node::VarField(v, _) => vars.contains(v),
+            Node::Const(_)
+            | Node::Field(..)
+            | Node::Builtin(_)
+            | Node::Flag(_)
+            | Node::AccountKey => false,
+            Node::List(items) => items.iter().any(|i| self.touches(*i, vars, d)),
+            Node::Not(a) | Node::Neg(a) | Node::Presence(_, a) => self.touches(*a, vars, d),
+            Node::And(a, b) | Node::Or(a, b) | Node::Cmp(_, a, b) | Node::Arith(_, a, b, _) => {
+                self.touches(*a, vars, d) || self.touches(*b, vars, d)
+            }
+            Node::In { item, list, .. } => {
+                self.touches(*item, vars, d) || self.touches(*list, vars, d)
+            }
+            Node::Call(_, a, b) => {
+                self.touches(*a, vars, d) || b.is_some_and(|b| self.touches(b, vars, d))
+            }
+            Node::Quant {
+                var, list, body, ..
+            } => {
+                if self.touches(*list, vars, d) {
+                    let mut inner = vars.to_vec();
+                    inner.push(*var);
+                    self.touches(*body, &inner, d)
+                } else {
+                    self.touches(*body, vars, d)
+                }
+            }
+        }
+    }
+
+    /// An opportunity field the requester controls: evidence, or a field the deal
+    /// has no value for yet.
+    fn controlled_field(&self, slot: u32) -> bool {
+        let evidence = self
+            .c
+            .p
+            .record(RecordKind::Opportunity)
+            .and_then(|r| r.fields.get(slot as usize))
+            .is_some_and(|f| f.evidence);
+        evidence
+            || self
+                .rec
+                .fields
+                .get(slot as usize)
+                .is_none_or(Value::is_absent)
+    }
+}
+
+/// Final advice of a denied decision: when some failing rule cannot be fixed by the
+/// requester, nothing it changes passes, so `to_pass` is emptied; when no advice was
+/// given at all (no flow edge, a duplicate, a conflict, no eligible partner), the
+/// failing rules are what blocks it.
+pub(crate) fn settle_advice(d: &mut Decision) {
+    if !d.cannot_pass.is_empty() {
+        d.to_pass.clear();
+    } else if d.to_pass.is_empty() {
+        d.cannot_pass = d.failed().map(|r| r.message.clone()).collect();
     }
 }

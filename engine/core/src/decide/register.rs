@@ -106,7 +106,7 @@ impl Decider<'_> {
                     (false, None) => format!("not eligible: `{text}` does not hold"),
                 };
                 if !ok {
-                    self.out.to_pass.push(format!("make `{text}` hold"));
+                    self.advise(&env, id, &rec);
                 }
                 let outcome = if ok {
                     RuleOutcome::Pass

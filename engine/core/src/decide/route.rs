@@ -33,6 +33,7 @@ impl Decider<'_> {
         let prog = &c.prog.leads;
         let mut eligible: Vec<(usize, Vec<Value>)> = Vec::new();
         let mut excluded: Vec<ExcludedPartner> = Vec::new();
+        let mut hidden_excluded = 0usize;
         for (pi, partner) in self.cx.partners.iter().enumerate() {
             let mut env = self.env();
             env.partner = &partner.fields;
@@ -44,13 +45,10 @@ impl Decider<'_> {
                 let (ok, rec) = self.cond(&env, id);
                 if !ok {
                     ok_all = false;
-                    if self.explain {
+                    if self.explain && self.shown(&partner.id) {
                         let text = self.etext(id);
-                        let why = r
-                            .because
-                            .clone()
-                            .unwrap_or_else(|| format!("`{text}` does not hold"));
-                        let msg = format!("partner `{}` excluded: {why}", partner.id);
+                        let why = exclusion(r.because.as_deref(), text);
+                        let msg = format!("partner `{}` is excluded: {why}", partner.id);
                         self.reason(
                             format!("leads.route[{ri}]"),
                             &r.span,
@@ -62,13 +60,16 @@ impl Decider<'_> {
                             partner: partner.id.to_string(),
                             reason: why,
                         });
+                    } else if self.explain {
+                        // Counted, never shown: another partner's exclusion.
+                        hidden_excluded += 1;
                     }
                     break;
                 }
             }
             if ok_all {
                 let keys: Vec<Value> = prog.prefer.iter().map(|k| self.value(&env, *k).0).collect();
-                if self.explain {
+                if self.explain && self.shown(&partner.id) {
                     let span = leads
                         .routes
                         .first()
@@ -133,12 +134,30 @@ impl Decider<'_> {
             .collect();
         let prefer_span = leads.prefer_span.as_ref().unwrap_or(&leads.span);
         let none = ranked.is_empty();
+        let viewer = match self.audience {
+            Audience::Partner(v) => Some(v.as_str()),
+            Audience::Vendor => None,
+        };
         if !leads.prefer.is_empty() {
             let (outcome, msg) = if none {
                 (
                     RuleOutcome::Skip,
                     "no partner is eligible for the lead, so none is ranked".to_string(),
                 )
+            } else if let Some(v) = viewer {
+                // A partner learns its own standing only: first (offered the lead),
+                // eligible behind another partner, or not eligible.
+                let msg = match ranked.iter().find(|r| r.partner == v) {
+                    Some(r) if r.rank == 1 => {
+                        format!("partner `{v}` ranks first, so the lead is offered to it")
+                    }
+                    Some(r) => format!(
+                        "partner `{v}` is eligible but ranks {}; the lead is offered to another partner",
+                        r.rank
+                    ),
+                    None => format!("partner `{v}` is not eligible, so it is not ranked"),
+                };
+                (RuleOutcome::Pass, msg)
             } else {
                 let order: Vec<&str> = ranked.iter().map(|r| r.partner.as_str()).collect();
                 (
@@ -158,17 +177,59 @@ impl Decider<'_> {
                 msg,
             );
         }
+        if let Some(v) = viewer {
+            if !partners.iter().any(|p| &*p.id == v) {
+                self.reason(
+                    "leads.route".into(),
+                    leads.routes.first().map_or(&leads.span, |r| &r.span),
+                    RuleOutcome::Skip,
+                    &Rec::default(),
+                    format!("partner `{v}` is not among the partners considered for the lead"),
+                );
+            }
+        }
+        // The counts are the vendor's: a partner sees its own entry only.
+        let (eligible_count, excluded_count) = match viewer {
+            None => (Some(ranked.len()), Some(excluded.len() + hidden_excluded)),
+            Some(_) => (None, None),
+        };
         let mut effect = RoutingEffect {
             lead: Some(lead.id.to_string()),
-            eligible_count: ranked.len(),
-            excluded_count: excluded.len(),
+            eligible_count,
+            excluded_count,
             ranked: Vec::new(),
             excluded: Vec::new(),
             accept_by: None,
             reroute_at_most: None,
             convert_to: None,
         };
-        if let Some(acc) = &leads.accept {
+        // A partner the lead is not offered to learns nothing of the offer's terms.
+        let passed_over = viewer
+            .filter(|v| !none && ranked.first().is_none_or(|r| r.partner != *v))
+            .map(str::to_string);
+        if let Some(v) = &passed_over {
+            if let Some(acc) = &leads.accept {
+                self.reason(
+                    "leads.accept".into(),
+                    &acc.span,
+                    RuleOutcome::Skip,
+                    &Rec::default(),
+                    format!("the lead is not offered to partner `{v}`, so it has no acceptance deadline"),
+                );
+            }
+            if let Some(cv) = &leads.convert {
+                self.reason(
+                    "leads.convert".into(),
+                    &cv.span,
+                    RuleOutcome::Skip,
+                    &Rec::default(),
+                    format!(
+                        "the lead is not offered to partner `{v}`, so it does not convert for it"
+                    ),
+                );
+            }
+        }
+        if let Some(acc) = leads.accept.as_ref().filter(|_| passed_over.is_none()) {
             if none {
                 self.reason(
                     "leads.accept".into(),
@@ -191,7 +252,7 @@ impl Decider<'_> {
                 );
             }
         }
-        if let Some(cv) = &leads.convert {
+        if let Some(cv) = leads.convert.as_ref().filter(|_| passed_over.is_none()) {
             let to = self.stage_name(cv.to).to_string();
             let (ok, rec) = match (none, prog.convert) {
                 (true, _) => (false, Rec::default()),
@@ -225,9 +286,9 @@ impl Decider<'_> {
             };
             self.reason("leads.convert".into(), &cv.span, outcome, &rec, msg);
         }
-        if let Audience::Partner(v) = self.audience {
-            ranked.retain(|r| &r.partner == v);
-            excluded.retain(|e| &e.partner == v);
+        if let Some(v) = viewer {
+            ranked.retain(|r| r.partner == v);
+            excluded.retain(|e| e.partner == v);
         }
         effect.ranked = ranked;
         effect.excluded = excluded;
@@ -240,11 +301,11 @@ impl Decider<'_> {
                     .iter()
                     .any(|r| r.outcome == RuleOutcome::Fail)
                 {
-                    self.fail(
-                        "leads.route".into(),
-                        &first.span,
-                        "no partner is eligible for the lead".into(),
-                    );
+                    let msg = match viewer.filter(|v| partners.iter().any(|p| &*p.id == *v)) {
+                        Some(v) => format!("partner `{v}` is not eligible for the lead"),
+                        None => "no partner is eligible for the lead".into(),
+                    };
+                    self.fail("leads.route".into(), &first.span, msg);
                 }
             } else {
                 self.fail(
@@ -256,6 +317,166 @@ impl Decider<'_> {
             Outcome::Denied
         } else {
             Outcome::Routed
+        }
+    }
+}
+
+impl Decider<'_> {
+    /// Whether the audience may see the routing entry of partner `id`: the vendor
+    /// sees every partner, a partner only itself.
+    fn shown(&self, id: &str) -> bool {
+        match self.audience {
+            Audience::Vendor => true,
+            Audience::Partner(v) => v == id,
+        }
+    }
+}
+
+/// Why a partner is excluded, from the point of view of the route rule it fails:
+/// the rule's `because` negated when it is a plain statement about the partner ("the
+/// partner covers the lead's region" -> "the partner does not cover the lead's
+/// region"), otherwise the failed condition with the rule's reason.
+pub(crate) fn exclusion(because: Option<&str>, text: &str) -> String {
+    match because {
+        None => format!("`{text}` does not hold"),
+        Some(b) => match negate(b) {
+            Some(n) => n,
+            None => format!("`{text}` does not hold (route rule: {b})"),
+        },
+    }
+}
+
+/// Negates a simple sentence about the partner: `the partner <verb> ...`,
+/// `partner <verb> ...` or, without a subject, `<verb> the|a|an|its|... ...`, with
+/// `is`, `are`, `has`, `can`, `must`, `should`, `does` or a present-tense verb; `None`
+/// for anything else (the caller then quotes the sentence as it is).
+fn negate(sentence: &str) -> Option<String> {
+    let s = sentence.trim();
+    let lower = s.to_lowercase();
+    let subject_len = ["the partner ", "partner "]
+        .iter()
+        .find(|p| lower.starts_with(**p))
+        .map_or(0, |p| p.len());
+    let (subject, rest) = (s.get(..subject_len)?, s.get(subject_len..)?);
+    let (verb, tail) = match rest.split_once(' ') {
+        Some((v, t)) => (v, format!(" {t}")),
+        None => (rest, String::new()),
+    };
+    if verb.is_empty() || tail.starts_with(" not ") {
+        return None;
+    }
+    let negated = match verb {
+        "is" | "are" | "was" | "were" | "must" | "should" => format!("{verb} not"),
+        "has" => "does not have".to_string(),
+        "can" => "cannot".to_string(),
+        "does" => "does not".to_string(),
+        _ => {
+            const DETERMINERS: [&str; 9] = [
+                "the", "a", "an", "its", "their", "all", "every", "any", "at",
+            ];
+            // Words ending in `s` that are not verbs, and `-ses` verbs whose base is
+            // ambiguous (`uses` / `focuses`): quoted rather than negated wrongly.
+            const NOT_VERBS: [&str; 12] = [
+                "always",
+                "also",
+                "sometimes",
+                "thus",
+                "perhaps",
+                "its",
+                "this",
+                "plus",
+                "less",
+                "across",
+                "towards",
+                "afterwards",
+            ];
+            let next = tail.split_whitespace().next().unwrap_or("");
+            if !verb.chars().all(|c| c.is_ascii_lowercase())
+                || !verb.ends_with('s')
+                || NOT_VERBS.contains(&verb)
+                || (verb.ends_with("ses") && !verb.ends_with("sses"))
+                || (subject.is_empty() && !DETERMINERS.contains(&next))
+            {
+                return None;
+            }
+            let base = if let Some(stem) = verb.strip_suffix("ies") {
+                format!("{stem}y")
+            } else if ["ches", "shes", "sses", "xes", "zes", "oes"]
+                .iter()
+                .any(|e| verb.ends_with(e))
+            {
+                verb.get(..verb.len() - 2)?.to_string()
+            } else if verb.ends_with("ss") || verb.ends_with("us") {
+                return None;
+            } else {
+                verb.get(..verb.len() - 1)?.to_string()
+            };
+            format!("does not {base}")
+        }
+    };
+    Some(format!("{subject}{negated}{tail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exclusion;
+
+    #[test]
+    fn exclusions_read_from_the_failing_rules_point_of_view() {
+        let cases = [
+            (
+                Some("the partner covers the lead's region"),
+                "the partner does not cover the lead's region",
+            ),
+            (
+                Some("the partner is specialized in the product family"),
+                "the partner is not specialized in the product family",
+            ),
+            (
+                Some("the partner has a certified engineer"),
+                "the partner does not have a certified engineer",
+            ),
+            (
+                Some("the partner matches the lead's size"),
+                "the partner does not match the lead's size",
+            ),
+            (
+                Some("the partner qualifies for enterprise leads"),
+                "the partner does not qualify for enterprise leads",
+            ),
+            (
+                Some("covers the region"),
+                "does not cover the region",
+            ),
+            (
+                Some("is certified"),
+                "is not certified",
+            ),
+            (
+                Some("large leads go to certified partners"),
+                "`lead.seats < 500` does not hold (route rule: large leads go to certified partners)",
+            ),
+            (
+                Some("leads go to certified partners"),
+                "`lead.seats < 500` does not hold (route rule: leads go to certified partners)",
+            ),
+            (
+                Some("the partner is not a reseller"),
+                "`lead.seats < 500` does not hold (route rule: the partner is not a reseller)",
+            ),
+            (
+                Some("the partner always covers the region"),
+                "`lead.seats < 500` does not hold (route rule: the partner always covers the region)",
+            ),
+            (
+                Some("the partner focuses on security"),
+                "`lead.seats < 500` does not hold (route rule: the partner focuses on security)",
+            ),
+            (Some("the partner was vetted"), "the partner was not vetted"),
+            (None, "`lead.seats < 500` does not hold"),
+        ];
+        for (because, want) in cases {
+            assert_eq!(exclusion(because, "lead.seats < 500"), want);
         }
     }
 }
