@@ -12,6 +12,7 @@ mod fmt_cmd;
 mod graph;
 mod inputs;
 mod lint;
+mod lsp;
 mod test_cmd;
 
 use std::path::PathBuf;
@@ -129,6 +130,16 @@ Exit codes:
   0  the demo ran
   2  the embedded policy or the generated data was rejected (a dealflow bug)";
 
+const LSP_AFTER_HELP: &str = "\
+Speaks the Language Server Protocol on stdin/stdout for an editor to start: diagnostics
+on open and change, hover, go to definition, references, completion, document symbols,
+formatting, rename and quick fixes. Setup for VS Code, Neovim and Helix: docs/editors.md.
+
+Exit codes:
+  0  the client sent `shutdown` then `exit`
+  1  the client sent `exit` without `shutdown`, or closed the connection
+  2  the connection failed (not an LSP client, broken pipe)";
+
 /// dealflow: lint, format, visualise, evaluate and test channel-partner policies.
 #[derive(Debug, Parser)]
 #[command(name = "dealflow", version, after_help = MAIN_AFTER_HELP, propagate_version = true)]
@@ -157,6 +168,9 @@ enum Command {
     /// Run a seeded channel-program simulation and print a summary.
     #[command(after_help = DEMO_AFTER_HELP)]
     Demo(DemoArgs),
+    /// Run the language server (LSP over stdin/stdout) for editors.
+    #[command(after_help = LSP_AFTER_HELP)]
+    Lsp,
 }
 
 /// Arguments of `dealflow eval`.
@@ -274,6 +288,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => eval::run(&args),
         Command::Test(args) => test_cmd::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Lsp => lsp::run(),
     };
     status.into()
 }
