@@ -131,9 +131,10 @@ mod tests {
         // `😀` is 4 UTF-8 bytes and 2 UTF-16 units; `é` is 2 bytes and 1 unit.
         let idx = LineIndex::new("// 😀é x\nnext".into());
         let x = "// 😀é ".len();
-        assert_eq!(idx.position(x, Encoding::Utf16), pos(0, 6));
-        assert_eq!(idx.position(x, Encoding::Utf8), pos(0, 9));
-        assert_eq!(idx.offset(pos(0, 6), Encoding::Utf16), x);
+        assert_eq!(idx.position(x, Encoding::Utf16), pos(0, 7));
+        assert_eq!(idx.position(x, Encoding::Utf8), pos(0, 10));
+        assert_eq!(idx.offset(pos(0, 7), Encoding::Utf16), x);
+        assert_eq!(idx.offset(pos(0, 10), Encoding::Utf8), x);
         // Inside the surrogate pair: the start of the emoji.
         assert_eq!(idx.offset(pos(0, 4), Encoding::Utf16), 3);
         // Inside a UTF-8 sequence: back to the char start.
