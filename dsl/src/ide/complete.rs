@@ -121,15 +121,12 @@ fn enclosing_item(text: &str, offset: usize) -> Option<&str> {
                 while i < end && bytes.get(i).is_some_and(|c| is_ident_char(*c as char)) {
                     i += 1;
                 }
-                if let Some(word) = text.get(start..i) {
-                    if TOP_LEVEL.iter().any(|k| *k == word) || word == "won" || word == "lost" {
-                        if item.is_none()
-                            || !matches!(item, Some("won" | "lost"))
-                            || word != "stage"
-                        {
-                            item = Some(word);
-                        }
-                    }
+                let word = text.get(start..i).unwrap_or("");
+                let is_item = TOP_LEVEL.contains(&word) || word == "won" || word == "lost";
+                // `won stage` / `lost stage` keep `won` / `lost` as the item.
+                let stage_of_won = word == "stage" && matches!(item, Some("won" | "lost"));
+                if is_item && !stage_of_won {
+                    item = Some(word);
                 }
                 continue;
             }

@@ -240,18 +240,16 @@ impl Index {
                         }
                     }
                 }
-                ast::Item::Stage(s) => {
-                    if self.stage(&s.name.name).is_none() {
-                        let i = to_u32(self.stages.len());
-                        self.stages.push(StageInfo {
-                            name: s.name.name.clone(),
-                            kind: s.kind,
-                            label: s.label.as_ref().map(|l| l.node.clone()),
-                            name_span: s.name.span.clone(),
-                            span: s.span.clone(),
-                        });
-                        self.push(&s.name.span, Symbol::Stage(i), true);
-                    }
+                ast::Item::Stage(s) if self.stage(&s.name.name).is_none() => {
+                    let i = to_u32(self.stages.len());
+                    self.stages.push(StageInfo {
+                        name: s.name.name.clone(),
+                        kind: s.kind,
+                        label: s.label.as_ref().map(|l| l.node.clone()),
+                        name_span: s.name.span.clone(),
+                        span: s.span.clone(),
+                    });
+                    self.push(&s.name.span, Symbol::Stage(i), true);
                 }
                 ast::Item::Cosell(sec) => {
                     for rule in &sec.rules {
