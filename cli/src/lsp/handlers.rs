@@ -45,10 +45,13 @@ pub fn hover(s: &Session, p: HoverParams) -> Result<Option<Hover>> {
     let pp = &p.text_document_position_params;
     let d = doc(s, &pp.text_document.uri)?;
     let offset = offset_of(s, d, pp);
+    // The index of an older text (kept for completion) would point at the wrong
+    // places: hover names only on a text that parsed (lint codes always).
+    let index = d.ast.as_ref().and(d.index.as_deref());
     let h = ide::hover(
         d.text(),
         d.ast.as_ref(),
-        d.index.as_deref(),
+        index,
         offset,
         &convert::lint_docs_url,
     );

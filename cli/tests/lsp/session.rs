@@ -402,3 +402,46 @@ fn offsets_round_trip() {
         assert_eq!(offset(text, &position(text, i)), i);
     }
 }
+
+/// Regression: a text that does not parse keeps the last index for completion, but
+/// hover, definition and references must not answer from it (its spans belong to the
+/// old text).
+#[test]
+fn stale_names_are_never_used_for_navigation() {
+    let mut s = Server::start();
+    let text = read("policies/channel-standard.policy");
+    s.open(URI, 1, &text);
+    // Insert a broken line at the top: every later span moves by its length.
+    let broken = format!("stage {{\n{text}");
+    let diags = s.change(URI, 2, &broken);
+    assert!(diags.iter().any(|d| d["code"] == "E001"), "{diags:?}");
+    let old = text.find("open from Qualification").unwrap() + "open from ".len();
+    // The old offset of `Qualification`, which is now other text.
+    let pos = position(&broken, old);
+    let hover = s.request("textDocument/hover", at(URI, pos.clone()));
+    assert_eq!(hover, Value::Null);
+    let def = s.request("textDocument/definition", at(URI, pos.clone()));
+    assert_eq!(def, Value::Null);
+    let refs = s.request(
+        "textDocument/references",
+        json!({ "textDocument": { "uri": URI }, "position": pos, "context": { "includeDeclaration": true } }),
+    );
+    assert_eq!(refs, Value::Null);
+    // Completion still knows the stages of the last text that parsed.
+    let typing = broken.replacen("  open from Qualification", "  open from ", 1);
+    s.change(URI, 3, &typing);
+    let cursor = typing.find("  open from \n").unwrap() + "  open from ".len();
+    let items = s.request(
+        "textDocument/completion",
+        at(URI, position(&typing, cursor)),
+    );
+    assert!(
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["label"] == "Qualification"),
+        "{items}"
+    );
+    assert_eq!(s.shutdown(), 0);
+}

@@ -58,8 +58,12 @@ fn replace_name(text: &str, diag: &Diagnostic, suggestion: &str) -> Option<Fix> 
 fn default_row(text: &str, policy: &ast::Policy, diag: &Diagnostic) -> Option<Fix> {
     let table = policy.items.iter().find_map(|item| match item {
         ast::Item::Commission(sec) => sec.rules.iter().find_map(|r| match r {
+            // In a `unique match` table an all-`_` row would overlap every other
+            // row, so there is no obvious fix there.
             ast::CommissionRule::Rate(t)
-                if t.span.start <= diag.span.start && diag.span.start <= t.span.end =>
+                if t.mode == ast::MatchMode::First
+                    && t.span.start <= diag.span.start
+                    && diag.span.start <= t.span.end =>
             {
                 Some(t)
             }

@@ -380,3 +380,80 @@ fn outline_lists_every_item() {
         );
     }
 }
+
+/// A one-name typo of each kind gets a "did you mean" fix that restores the text.
+#[test]
+fn did_you_mean_fixes_restore_the_name() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../policies/channel-standard.policy"),
+    )
+    .unwrap();
+    let typos = [
+        (
+            "partner.tier >= Silver",
+            "partner.teir >= Silver",
+            Code::UnknownField,
+        ),
+        (
+            "open from Qualification",
+            "open from Qualifcation",
+            Code::UnknownStage,
+        ),
+        (
+            "assign pricing_desk",
+            "assign pricing_dsk",
+            Code::UnknownPool,
+        ),
+        (
+            "partner.tier >= Silver",
+            "partner.tier >= Silvr",
+            Code::UnknownEnumValue,
+        ),
+        (
+            "days_between(today, close_date)",
+            "days_betwen(today, close_date)",
+            Code::UnknownName,
+        ),
+        (
+            "eligible when account.industry",
+            "eligble when account.industry",
+            Code::Syntax,
+        ),
+    ];
+    for (good, bad, code) in typos {
+        let broken = text.replacen(good, bad, 1);
+        let analysis = analyze(&SourceFile::new("t.policy", broken.as_str()));
+        let d = analysis
+            .diagnostics
+            .iter()
+            .find(|d| d.code == code)
+            .unwrap_or_else(|| panic!("`{bad}`: no {code} in {:?}", analysis.diagnostics));
+        let f = fix(&broken, analysis.ast.as_ref(), d)
+            .unwrap_or_else(|| panic!("`{bad}`: no fix for {d:?}"));
+        assert_eq!(apply(&broken, &f.edits), text, "`{bad}`: {}", f.title);
+    }
+}
+
+/// In a `unique match` table an all-`_` row would overlap every row: no fix offered.
+#[test]
+fn no_default_row_fix_for_unique_tables() {
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/corpus/err/W304-missing-default-row.policy"),
+    )
+    .unwrap();
+    for (mode, fixable) in [("first match", true), ("unique match", false)] {
+        let text = text.replacen("first match", mode, 1);
+        let analysis = analyze(&SourceFile::new("t.policy", text.as_str()));
+        let d = analysis
+            .diagnostics
+            .iter()
+            .find(|d| d.code == Code::MissingDefaultRow)
+            .unwrap();
+        assert_eq!(
+            fix(&text, analysis.ast.as_ref(), d).is_some(),
+            fixable,
+            "{mode}"
+        );
+    }
+}
