@@ -185,20 +185,24 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
 
-    // Start-up: spawn -> initialize answered.
-    let mut starts = Vec::new();
-    for _ in 0..50 {
-        let t = Instant::now();
-        let s = Server::start();
-        starts.push(t.elapsed());
-        assert_eq!(s.shutdown(), 0);
+    // LSP_BENCH_IN_PROCESS=1 skips the child process (e.g. under callgrind).
+    let pipes = std::env::var_os("LSP_BENCH_IN_PROCESS").is_none();
+    if pipes {
+        // Start-up: spawn -> initialize answered.
+        let mut starts = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            let s = Server::start();
+            starts.push(t.elapsed());
+            assert_eq!(s.shutdown(), 0);
+        }
+        report(
+            "start -> initialized",
+            starts,
+            Duration::from_millis(20),
+            "p99",
+        );
     }
-    report(
-        "start -> initialized",
-        starts,
-        Duration::from_millis(20),
-        "p99",
-    );
 
     let text = read("dsl/benches/fixtures/channel-extended.policy");
     assert!(text.lines().count() >= 300);
@@ -213,63 +217,63 @@ fn main() {
     assert_ne!(check_error, text);
     assert_ne!(syntax_error, text);
 
-    let mut s = Server::start();
     let uri = "file:///bench/channel-extended.policy";
-    assert_eq!(
-        s.change(uri, 0, &text),
-        json!([]),
-        "the fixture lints clean"
-    );
     let variants = [&clean_edit, &check_error, &text, &syntax_error];
-    let mut changes = Vec::new();
-    for i in 0..iters {
-        let version = i as i64 + 1;
-        let t = Instant::now();
-        s.change(uri, version, variants[i % variants.len()]);
-        changes.push(t.elapsed());
-    }
-    report(
-        "didChange -> publishDiagnostics",
-        changes,
-        Duration::from_millis(5),
-        "p99",
-    );
-    s.change(uri, iters as i64 + 1, &text);
+    if pipes {
+        let mut s = Server::start();
+        assert_eq!(
+            s.change(uri, 0, &text),
+            json!([]),
+            "the fixture lints clean"
+        );
+        let mut changes = Vec::new();
+        for i in 0..iters {
+            let version = i as i64 + 1;
+            let t = Instant::now();
+            s.change(uri, version, variants[i % variants.len()]);
+            changes.push(t.elapsed());
+        }
+        report(
+            "didChange -> publishDiagnostics",
+            changes,
+            Duration::from_millis(5),
+            "p99",
+        );
+        s.change(uri, iters as i64 + 1, &text);
 
-    let positions = [
-        position_of(&text, "partner.tier >= Silver", "partner.".len()),
-        position_of(&text, "when amount", "when ".len()),
-        position_of(&text, "stage == ", "stage == ".len()),
-        position_of(&text, "assign ", "assign ".len()),
-    ];
-    let mut completions = Vec::new();
-    for i in 0..iters {
-        let params =
-            json!({ "textDocument": { "uri": uri }, "position": positions[i % positions.len()] });
-        let t = Instant::now();
-        let r = s.call("textDocument/completion", params);
-        completions.push(t.elapsed());
-        assert!(r["result"].as_array().is_some_and(|a| !a.is_empty()), "{r}");
-    }
-    report("completion", completions, Duration::from_millis(2), "p99");
+        let positions = [
+            position_of(&text, "partner.tier >= Silver", "partner.".len()),
+            position_of(&text, "when amount", "when ".len()),
+            position_of(&text, "stage == ", "stage == ".len()),
+            position_of(&text, "assign ", "assign ".len()),
+        ];
+        let mut completions = Vec::new();
+        for i in 0..iters {
+            let params = json!({ "textDocument": { "uri": uri }, "position": positions[i % positions.len()] });
+            let t = Instant::now();
+            let r = s.call("textDocument/completion", params);
+            completions.push(t.elapsed());
+            assert!(r["result"].as_array().is_some_and(|a| !a.is_empty()), "{r}");
+        }
+        report("completion", completions, Duration::from_millis(2), "p99");
 
-    let hovers_at = [
-        position_of(&text, "open from Qualification", "open from ".len() + 2),
-        position_of(&text, "partner.tier", "partner.".len() + 1),
-        position_of(&text, "days_in_stage", 2),
-        position_of(&text, "assign ", "assign ".len() + 2),
-    ];
-    let mut hovers = Vec::new();
-    for i in 0..iters {
-        let params =
-            json!({ "textDocument": { "uri": uri }, "position": hovers_at[i % hovers_at.len()] });
-        let t = Instant::now();
-        let r = s.call("textDocument/hover", params);
-        hovers.push(t.elapsed());
-        assert!(r["result"] != Value::Null, "{r}");
+        let hovers_at = [
+            position_of(&text, "open from Qualification", "open from ".len() + 2),
+            position_of(&text, "partner.tier", "partner.".len() + 1),
+            position_of(&text, "days_in_stage", 2),
+            position_of(&text, "assign ", "assign ".len() + 2),
+        ];
+        let mut hovers = Vec::new();
+        for i in 0..iters {
+            let params = json!({ "textDocument": { "uri": uri }, "position": hovers_at[i % hovers_at.len()] });
+            let t = Instant::now();
+            let r = s.call("textDocument/hover", params);
+            hovers.push(t.elapsed());
+            assert!(r["result"] != Value::Null, "{r}");
+        }
+        report("hover", hovers, Duration::from_millis(2), "p99");
+        assert_eq!(s.shutdown(), 0);
     }
-    report("hover", hovers, Duration::from_millis(2), "p99");
-    assert_eq!(s.shutdown(), 0);
 
     // The same work in process, without pipes or a second process to schedule: what
     // the server computes per message (analysis + symbol index; completion; hover).
@@ -288,7 +292,7 @@ fn main() {
         work.push(t.elapsed());
     }
     report(
-        "  analyse + index a change",
+        "  analyse + index a change (wall)",
         work,
         Duration::from_millis(5),
         "p99",
