@@ -9,7 +9,8 @@
 //!
 //! The server is synchronous: one loop reads a message, answers it, reads the next.
 //! Every query is sub-millisecond on a policy of a few hundred lines, so nothing is
-//! worth a thread pool. Documents are synced in full; every open or change is
+//! worth a thread pool; a change that a later queued change of the same document
+//! supersedes is skipped, so a fast typist never builds a backlog. Documents are synced in full; every open or change is
 //! analysed at once and its diagnostics published with the document's version, and
 //! closing a document clears them. Read-only requests run under `catch_unwind` and
 //! answer `InternalError` should one panic; the lifecycle follows the protocol
@@ -20,6 +21,7 @@ mod convert;
 mod handlers;
 mod session;
 
+use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use lsp_server::{Connection, ErrorCode, Message, Notification, Request, RequestId, Response};
@@ -101,8 +103,23 @@ fn serve(connection: &Connection) -> Result<ExitStatus, String> {
         .initialize_finish(id, result)
         .map_err(|e| e.to_string())?;
 
-    for msg in &connection.receiver {
+    // Messages already read but not yet handled: a change that a later change of the
+    // same document supersedes, with no request in between, is never analysed, so a
+    // client that sends changes faster than they are analysed never builds a backlog.
+    let mut queue: VecDeque<Message> = VecDeque::new();
+    loop {
+        let msg = match queue.pop_front() {
+            Some(m) => m,
+            None => match connection.receiver.recv() {
+                Ok(m) => m,
+                Err(_) => break,
+            },
+        };
+        while let Ok(more) = connection.receiver.try_recv() {
+            queue.push_back(more);
+        }
         match msg {
+            Message::Notification(n) if superseded(&n, &queue) => {}
             Message::Request(req) => {
                 let resp = request(&mut session, req);
                 send(connection, resp.into())?;
@@ -124,6 +141,25 @@ fn serve(connection: &Connection) -> Result<ExitStatus, String> {
     }
     // The client hung up without `exit`.
     Ok(ExitStatus::Failure)
+}
+
+/// Whether `n` is a change of a document that a queued change replaces before any
+/// request could observe it (full sync: the later change holds the whole text).
+fn superseded(n: &Notification, queue: &VecDeque<Message>) -> bool {
+    if n.method != DidChangeTextDocument::METHOD {
+        return false;
+    }
+    let uri = &n.params["textDocument"]["uri"];
+    for m in queue {
+        match m {
+            Message::Notification(later) if later.params["textDocument"]["uri"] == *uri => {
+                return later.method == DidChangeTextDocument::METHOD;
+            }
+            Message::Notification(_) => {}
+            Message::Request(_) | Message::Response(_) => return false,
+        }
+    }
+    false
 }
 
 fn send(connection: &Connection, msg: Message) -> Result<(), String> {

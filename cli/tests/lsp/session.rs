@@ -445,3 +445,44 @@ fn stale_names_are_never_used_for_navigation() {
     );
     assert_eq!(s.shutdown(), 0);
 }
+
+/// A burst of changes sent without waiting: the server catches up, publishes the
+/// last version's diagnostics and answers the request that follows.
+#[test]
+fn a_burst_of_changes_does_not_build_a_backlog() {
+    let mut s = Server::start();
+    let text = read("policies/channel-standard.policy");
+    s.open(URI, 0, &text);
+    let last = 200;
+    for v in 1..=last {
+        // Every other version has an error, the last one is clean.
+        let t = if v % 2 == 1 {
+            text.replacen("protect 120d", "protect 120x", 1)
+        } else {
+            text.clone()
+        };
+        s.notify(
+            "textDocument/didChange",
+            json!({ "textDocument": { "uri": URI, "version": v }, "contentChanges": [{ "text": t }] }),
+        );
+    }
+    let hover = s.request(
+        "textDocument/hover",
+        at(URI, position_of(&text, "open from Qualification", 12)),
+    );
+    assert!(hover["contents"]["value"]
+        .as_str()
+        .unwrap()
+        .contains("stage `Qualification`"));
+    assert_eq!(s.diagnostics(URI, Some(last)), Vec::<Value>::new());
+    let published = s
+        .pending
+        .iter()
+        .filter(|m| m["method"] == "textDocument/publishDiagnostics")
+        .count();
+    assert!(
+        published < last as usize,
+        "every one of {last} changes was analysed"
+    );
+    assert_eq!(s.shutdown(), 0);
+}
