@@ -1,6 +1,6 @@
 //! `dealflow`: the command line for dealflow policies.
 //!
-//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`. Every verb returns an
+//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`, `lsp`. Every verb returns an
 //! [`ExitStatus`]; `main` is the only place that turns it into a process exit code,
 //! and the CLI is the only part of dealflow that reads the clock or the file system.
 

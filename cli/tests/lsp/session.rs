@@ -486,3 +486,33 @@ fn a_burst_of_changes_does_not_build_a_backlog() {
     );
     assert_eq!(s.shutdown(), 0);
 }
+
+/// Input that is not LSP ends the server with exit code 2 and a message on stderr,
+/// never a hang.
+#[test]
+fn not_an_lsp_client_exits_2() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    for input in ["garbage\n", "Content-Length: 5\r\n\r\n{\"a\":", ""] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dealflow"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starts");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write");
+        let out = child.wait_with_output().expect("exits");
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("dealflow lsp:"),
+            "{input:?}"
+        );
+        assert!(out.stdout.is_empty(), "{input:?}");
+    }
+}
