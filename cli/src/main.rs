@@ -1,7 +1,7 @@
 //! `dealflow`: the command line for dealflow policies.
 //!
-//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`, `explain`, `completions`.
-//! Every verb returns an
+//! Verbs: `lint`, `fmt`, `graph`, `eval`, `test`, `demo`, `explain`, `completions`,
+//! `lsp`. Every verb returns an
 //! [`ExitStatus`]; `main` is the only place that turns it into a process exit code,
 //! and the CLI is the only part of dealflow that reads the clock or the file system.
 
@@ -15,6 +15,7 @@ mod fmt_cmd;
 mod graph;
 mod inputs;
 mod lint;
+mod lsp;
 mod term;
 mod test_cmd;
 
@@ -174,6 +175,16 @@ Exit codes:
   0  the demo ran
   2  the embedded policy or the generated data was rejected (a dealflow bug)";
 
+const LSP_AFTER_HELP: &str = "\
+Speaks the Language Server Protocol on stdin/stdout for an editor to start: diagnostics
+on open and change, hover, go to definition, references, completion, document symbols,
+formatting, rename and quick fixes. Setup for VS Code, Neovim and Helix: docs/editors.md.
+
+Exit codes:
+  0  the client sent `shutdown` then `exit`
+  1  the client sent `exit` without `shutdown`, or closed the connection
+  2  the connection failed (not an LSP client, broken pipe)";
+
 /// dealflow: lint, format, visualise, evaluate and test channel-partner policies.
 #[derive(Debug, Parser)]
 #[command(name = "dealflow", version, after_help = MAIN_AFTER_HELP, propagate_version = true)]
@@ -208,6 +219,9 @@ enum Command {
     /// Print a shell completion script (bash, zsh or fish).
     #[command(after_help = COMPLETIONS_AFTER_HELP)]
     Completions(CompletionsArgs),
+    /// Run the language server (LSP over stdin/stdout) for editors.
+    #[command(after_help = LSP_AFTER_HELP)]
+    Lsp,
 }
 
 /// Arguments of `dealflow explain`.
@@ -366,6 +380,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Completions(args) => completions::run(&args),
+        Command::Lsp => lsp::run(),
     };
     status.into()
 }

@@ -18,6 +18,7 @@ pub mod ast;
 pub mod check;
 pub mod diagnostics;
 pub mod fmt;
+pub mod ide;
 pub mod ir;
 pub mod lints;
 pub mod parser;

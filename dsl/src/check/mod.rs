@@ -42,6 +42,9 @@ mod exprs;
 mod graph;
 mod literals;
 mod names;
+
+// Name tables shared with `crate::ide` (completion and hover).
+pub(crate) use names::{builtin_fields, builtin_type, FUNCS, OPPORTUNITY_SINGLE, ROOTS};
 mod sections;
 mod types;
 
