@@ -27,9 +27,12 @@ impl Decider<'_> {
         match add_duration(self.c.cal, from, d.seconds, d.business) {
             Ok(t) => Some(t),
             Err(e) => {
-                let by = render_duration(d.seconds);
-                let kind = if d.business { " of business time" } else { "" };
-                let how = format!("{} plus {by}{kind}", rfc3339(from));
+                let by = match (d.business, d.seconds % 3600) {
+                    (true, 0) => format!("{} business hours", d.seconds / 3600),
+                    (true, _) => format!("{} of business time", render_duration(d.seconds)),
+                    (false, _) => render_duration(d.seconds),
+                };
+                let how = format!("{} plus {by}", rfc3339(from));
                 self.calendar_error(rule, span, what, &how, e);
                 None
             }

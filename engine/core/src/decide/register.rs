@@ -382,7 +382,7 @@ impl Decider<'_> {
                 self.now,
                 &rv.within,
             );
-            if let (true, Some(deadline)) = (self.explain, deadline) {
+            if self.explain {
                 let mut escalations = Vec::new();
                 for (i, e) in reg.escalations.iter().enumerate() {
                     let rule = format!("registration.escalate[{i}]");
@@ -408,23 +408,25 @@ impl Decider<'_> {
                         msg,
                     );
                 }
-                let msg = format!(
-                    "queued for review by `{}`, decision due by {}",
-                    rv.queue,
-                    rfc3339(deadline)
-                );
-                self.reason(
-                    "registration.review".into(),
-                    &rv.span,
-                    RuleOutcome::Pass,
-                    &Rec::default(),
-                    msg,
-                );
-                effect.review = Some(ReviewEffect {
-                    queue: rv.queue.clone(),
-                    deadline: rfc3339(deadline),
-                    escalations,
-                });
+                if let Some(deadline) = deadline {
+                    let msg = format!(
+                        "queued for review by `{}`, decision due by {}",
+                        rv.queue,
+                        rfc3339(deadline)
+                    );
+                    self.reason(
+                        "registration.review".into(),
+                        &rv.span,
+                        RuleOutcome::Pass,
+                        &Rec::default(),
+                        msg,
+                    );
+                    effect.review = Some(ReviewEffect {
+                        queue: rv.queue.clone(),
+                        deadline: rfc3339(deadline),
+                        escalations,
+                    });
+                }
             }
         }
 
