@@ -645,3 +645,35 @@ fn deadlines_inside_the_range_are_unchanged() {
     );
     instants_read_back(&d);
 }
+
+// ---------------------------------------------------------------- expression arithmetic
+
+#[test]
+fn date_arithmetic_in_expressions_stays_readable() {
+    use dealflow_dsl::ir::BinOp;
+    use dealflow_engine::value::{arith, ArithError, Kind, Value};
+    let day = 86_400;
+    let late = Value::DateTime(t("9999-12-01T00:00:00Z"));
+    assert_eq!(
+        arith(BinOp::Add, &late, &Value::Dur(60 * day), Kind::DateTime),
+        Err(ArithError::Overflow)
+    );
+    assert_eq!(
+        arith(BinOp::Add, &late, &Value::Dur(30 * day), Kind::DateTime),
+        Ok(Value::DateTime(t("9999-12-31T00:00:00Z")))
+    );
+    let early = Value::DateTime(t("0001-01-02T00:00:00Z"));
+    assert_eq!(
+        arith(BinOp::Sub, &early, &Value::Dur(2 * day), Kind::DateTime),
+        Err(ArithError::Overflow)
+    );
+    let date = Value::Date(NaiveDate::from_ymd_opt(9999, 12, 1).unwrap());
+    assert_eq!(
+        arith(BinOp::Add, &date, &Value::Dur(31 * day), Kind::Date),
+        Err(ArithError::Overflow)
+    );
+    assert_eq!(
+        arith(BinOp::Add, &date, &Value::Dur(30 * day), Kind::Date),
+        Ok(Value::Date(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap()))
+    );
+}
