@@ -464,6 +464,9 @@ const POLICY: &str = r#"policy "Far" version "1" {
 record opportunity {
   amount: money
 }
+record account {
+  domain: text
+}
 stage Open { probability 10% forecast pipeline }
 stage Qualified { probability 30% forecast pipeline }
 won stage Won { probability 100% forecast closed }
@@ -473,6 +476,8 @@ flow {
   any -> Lost
 }
 registration {
+  duplicate when same account within 400d
+  conflict when other partner holds protected registration on account reject "held"
   auto approve when amount <= 1_000 USD
   review by channel_ops within 100 business days
   escalate to channel_director after 2 business hours
@@ -676,4 +681,54 @@ fn date_arithmetic_in_expressions_stays_readable() {
         arith(BinOp::Add, &date, &Value::Dur(30 * day), Kind::Date),
         Ok(Value::Date(NaiveDate::from_ymd_opt(9999, 12, 31).unwrap()))
     );
+}
+
+const OTHER_FAR: &str = "registrations:\n  - { id: OPP-9, stage: Open, partner: { id: P-2 }, account: { id: A-1, domain: globex.com }, fields: { amount: 10 }, registration: { id: R-9, partner_id: P-2, status: approved, submitted_at: 9999-10-01T10:00:00Z, approved_at: 9999-11-01T15:00:00Z } }\n";
+
+#[test]
+fn windows_ending_after_9999_have_not_ended() {
+    // The other registration's duplicate window (400d) and protection
+    // (approval + 120d) both end after year 9999: both are still running.
+    let d = decide(
+        "id: OPP-1\nstage: Open\naccount: { id: A-1, domain: globex.com }\nfields: { amount: 500 USD }\n",
+        "register",
+        OTHER_FAR,
+        "9999-11-02T15:00:00Z",
+    );
+    assert_eq!(
+        d.outcome,
+        dealflow_engine::Outcome::Denied,
+        "{}",
+        d.to_json_pretty()
+    );
+    let dup = d
+        .reasons
+        .iter()
+        .find(|r| r.rule == "registration.duplicate")
+        .unwrap();
+    assert_eq!(
+        dup.outcome,
+        dealflow_engine::RuleOutcome::Fail,
+        "{}",
+        dup.message
+    );
+    let c = d
+        .reasons
+        .iter()
+        .find(|r| r.rule.starts_with("registration.conflict"))
+        .unwrap_or_else(|| panic!("{}", d.to_json_pretty()));
+    assert_eq!(
+        c.outcome,
+        dealflow_engine::RuleOutcome::Fail,
+        "{}",
+        c.message
+    );
+    assert!(
+        c.message
+            .contains("protected until after 9999-12-31T23:59:59.999999999Z"),
+        "{}",
+        c.message
+    );
+    assert!(d.errors.is_empty(), "{:?}", d.errors);
+    instants_read_back(&d);
 }
