@@ -419,6 +419,22 @@ fn results_past_year_9999_are_errors() {
 }
 
 #[test]
+fn the_first_years_work_too() {
+    let first = t("0001-01-01T00:00:00Z");
+    for tz in ZONES {
+        let c = spec(tz, WEEKDAYS, hm(9, 0), hm(17, 0)).calendar();
+        // Local time may still be in year 0 here (west of Greenwich).
+        let a = c.add(first, 8 * 3600).unwrap();
+        assert!(a > first && a.year() == 1, "{tz}: {a}");
+        assert_eq!(c.add(a, 8 * 3600), c.add(first, 16 * 3600), "{tz}");
+        assert_eq!(
+            add_duration(Some(&c), first, -1, false),
+            Err(CalendarError::BeforeEarliest)
+        );
+    }
+}
+
+#[test]
 fn huge_durations_end_quickly_with_an_answer_or_an_error() {
     for tz in ZONES {
         let c = spec(tz, WEEKDAYS, hm(9, 0), hm(17, 0)).calendar();
@@ -731,4 +747,41 @@ fn windows_ending_after_9999_have_not_ended() {
     );
     assert!(d.errors.is_empty(), "{:?}", d.errors);
     instants_read_back(&d);
+}
+
+#[test]
+fn huge_policy_durations_are_errors_not_hangs() {
+    for (within, escalate) in [
+        ("100000000 business hours", "100000000 business hours"),
+        ("4000000 business days", "1 business hours"),
+        ("999999999999 business hours", "99999999999 business days"),
+    ] {
+        let text = POLICY
+            .replace("within 100 business days", &format!("within {within}"))
+            .replace("after 2 business hours", &format!("after {escalate}"));
+        let p = match Policy::compile(&SourceFile::new("far.policy", text.as_str())) {
+            Ok(p) => p,
+            // A duration too large for the language is refused by the checker.
+            Err(e) => {
+                assert!(!e.diagnostics.is_empty());
+                continue;
+            }
+        };
+        let r = p
+            .parse_record_yaml("id: OPP-1\nstage: Open\nfields: { amount: 5000 USD }\n")
+            .unwrap();
+        let d = p.decide(
+            &r,
+            &Action::Register,
+            &Context::default(),
+            t("2026-11-27T15:00:00Z"),
+            &Audience::Vendor,
+        );
+        assert!(
+            d.errors.iter().any(|e| e.rule == "registration.review"),
+            "{within}: {}",
+            d.to_json_pretty()
+        );
+        instants_read_back(&d);
+    }
 }
