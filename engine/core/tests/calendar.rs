@@ -244,6 +244,9 @@ proptest! {
 }
 
 proptest! {
+    // Each case may walk thousands of years of offset samples (debug build: ~0.1 s).
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
     /// Adding in two steps is adding once, for any sizes (no reference needed, so the
     /// durations reach thousands of years); results stay in range or are errors.
     #[test]
