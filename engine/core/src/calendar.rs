@@ -524,6 +524,37 @@ mod tests {
         );
     }
 
+    /// The sampling assumption (at most one offset change per [`STEP`]) for every zone:
+    /// between two changes found by the scan, the offset sampled twice a day matches.
+    /// Slow (all ~600 zones, 1800-2110); run with `--ignored` after a chrono-tz update.
+    #[test]
+    #[ignore = "slow: checks the whole tz database"]
+    fn no_zone_changes_its_offset_twice_within_a_step() {
+        let from = t("1800-01-01T00:00:00Z").timestamp();
+        let to = t("2110-01-01T00:00:00Z").timestamp();
+        for tz in chrono_tz::TZ_VARIANTS {
+            let c = cal(tz.name(), &[]);
+            let mut start = from;
+            let mut end = c.stretch_end(start).unwrap();
+            let mut want = c.offset_at(start);
+            let mut s = from;
+            while s < to {
+                while s >= end {
+                    start = end;
+                    end = c.stretch_end(start).unwrap();
+                    want = c.offset_at(start);
+                }
+                assert_eq!(
+                    c.offset_at(s),
+                    want,
+                    "{} at {s} (stretch from {start})",
+                    tz.name()
+                );
+                s += 43_200;
+            }
+        }
+    }
+
     #[test]
     fn finds_the_offset_changes_to_the_second() {
         let c = cal("America/New_York", &[]);
