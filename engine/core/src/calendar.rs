@@ -16,12 +16,13 @@
 //! a difference of a closed-form count `F(local)` (whole weeks times the working days a
 //! week, minus the holidays before that day found by binary search, plus the part of the
 //! current day). An addition therefore costs one step per offset change crossed (a few
-//! a year), not one per day. chrono-tz does not publish its transition table, so the
-//! changes are found by sampling the offset every [`STEP`] seconds and bisecting a change
-//! to the second. This is exact because no zone in the tz database changes its offset
-//! twice within [`STEP`] (the closest pair in tzdata 2025 is 6.96 days apart, in Brazil
-//! and Palestine). Samples are taken lazily in chunks of [`CHUNK_STEPS`] and cached per
-//! calendar.
+//! a year) plus one per cached chunk (below), not one per day. chrono-tz does not
+//! publish its transition table, so the changes are found by sampling the offset every
+//! 6 days (`STEP`) and bisecting a change to the second. This is exact because no zone
+//! in the tz database changes its offset twice within 6 days: the closest pair in
+//! tzdata 2025b (chrono-tz 0.10.4) is 6.96 days apart, in Brazil and Palestine; the
+//! ignored test `no_zone_changes_its_offset_twice_within_a_step` checks every zone.
+//! Samples are taken lazily in chunks of 256 (about 4.2 years) and cached per calendar.
 //!
 //! **Range.** Every instant the engine writes must be readable by its own RFC 3339
 //! parser, which takes years 1 to 9999. A result outside
