@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use dealflow_dsl::ir::{self, Builtin, EnumId};
 
-use crate::calendar::{add_duration, BusinessCalendar};
+use crate::calendar::{add_duration, BusinessCalendar, CalendarError};
 use crate::record::{Context, EventKind, Record, RegStatus};
 use crate::value::Value;
 
@@ -96,15 +96,16 @@ fn local_date(tz: Tz, now: DateTime<Utc>) -> NaiveDate {
 }
 
 /// When the registration's protection ends: the given value, or approval time plus
-/// the policy's protection window plus granted extensions.
+/// the policy's protection window plus granted extensions; an error when that end
+/// cannot be written (after year 9999).
 pub fn protection_end(
     p: &ir::Policy,
     cal: Option<&BusinessCalendar>,
     rec: &Record,
-) -> Option<DateTime<Utc>> {
+) -> Option<Result<DateTime<Utc>, CalendarError>> {
     let r = rec.registration.as_ref()?;
     if let Some(p) = r.protected_until {
-        return Some(p);
+        return Some(Ok(p));
     }
     let approved = r.approved_at?;
     let reg = p.registration.as_ref()?;
@@ -113,7 +114,7 @@ pub fn protection_end(
     if let Some(ext) = &reg.extend {
         let n = ext.at_most.map_or(r.extensions, |m| r.extensions.min(m));
         for _ in 0..n.min(1000) {
-            end = add_duration(cal, end, ext.by.seconds, ext.by.business);
+            end = end.and_then(|e| add_duration(cal, e, ext.by.seconds, ext.by.business));
         }
     }
     Some(end)
@@ -235,7 +236,9 @@ impl<'a> Facts<'a> {
                 .filter(|_| reg.is_some())
                 .map(Value::Text)
                 .unwrap_or(Value::Absent),
-            Builtin::RegistrationProtectedUntil => opt_dt(protection_end(self.p, self.cal, rec)),
+            Builtin::RegistrationProtectedUntil => {
+                opt_dt(protection_end(self.p, self.cal, rec).and_then(Result::ok))
+            }
             Builtin::CosellSupported => Value::Bool(self.hist().cosell_first.is_some()),
             Builtin::CosellFirstContactAt => opt_dt(self.hist().cosell_first),
             Builtin::AccountDirectOwned => {

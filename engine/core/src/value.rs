@@ -341,20 +341,27 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, kind: Kind) -> Result<Value, Arith
     let ov = ArithError::Overflow;
     match (a, b) {
         (V::Absent, _) | (_, V::Absent) => Ok(V::Absent),
+        // Dates and instants stay in years 1..=9999, which the record parser reads back.
         (V::Date(d), V::Dur(s)) | (V::Dur(s), V::Date(d)) if op == BinOp::Add => d
             .checked_add_signed(delta(s.div_euclid(DAY) * DAY)?)
+            .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
             .map(V::Date)
             .ok_or(ov),
         (V::Date(d), V::Dur(s)) if op == BinOp::Sub => d
             .checked_sub_signed(delta(s.div_euclid(DAY) * DAY)?)
+            .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
             .map(V::Date)
             .ok_or(ov),
-        (V::DateTime(d), V::Dur(s)) | (V::Dur(s), V::DateTime(d)) if op == BinOp::Add => {
-            d.checked_add_signed(delta(*s)?).map(V::DateTime).ok_or(ov)
-        }
-        (V::DateTime(d), V::Dur(s)) if op == BinOp::Sub => {
-            d.checked_sub_signed(delta(*s)?).map(V::DateTime).ok_or(ov)
-        }
+        (V::DateTime(d), V::Dur(s)) | (V::Dur(s), V::DateTime(d)) if op == BinOp::Add => d
+            .checked_add_signed(delta(*s)?)
+            .filter(|t| crate::calendar::in_range(*t))
+            .map(V::DateTime)
+            .ok_or(ov),
+        (V::DateTime(d), V::Dur(s)) if op == BinOp::Sub => d
+            .checked_sub_signed(delta(*s)?)
+            .filter(|t| crate::calendar::in_range(*t))
+            .map(V::DateTime)
+            .ok_or(ov),
         (V::Date(x), V::Date(y)) if op == BinOp::Sub => Ok(V::Dur((*x - *y).num_seconds())),
         (V::DateTime(x), V::DateTime(y)) if op == BinOp::Sub => Ok(V::Dur((*x - *y).num_seconds())),
         (V::Dur(x), V::Dur(y)) => match op {

@@ -7,6 +7,7 @@
 //! [`Summary`], without building strings or traces.
 
 mod commission;
+mod deadline;
 
 pub(crate) use commission::LinePlan;
 mod evaluate;

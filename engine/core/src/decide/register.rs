@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use super::Decider;
 use crate::action::Audience;
-use crate::calendar::add_duration;
+use crate::calendar::{add_duration, date_text, instant_text};
 use crate::compile::{ConflictProg, ExprId};
 use crate::decision::{
     DiscountEffect, Escalation, Outcome, RegistrationEffect, ReviewEffect, RuleOutcome,
@@ -143,7 +143,9 @@ impl Decider<'_> {
                 let Some(sub) = oreg.submitted_at else {
                     continue;
                 };
-                if add_duration(c.cal, sub, dup.within.seconds, dup.within.business) < self.now
+                // A window end past year 9999 has not passed.
+                if add_duration(c.cal, sub, dup.within.seconds, dup.within.business)
+                    .is_ok_and(|end| end < self.now)
                     || sub > self.now
                 {
                     continue;
@@ -238,8 +240,8 @@ impl Decider<'_> {
                         if oreg.status != RegStatus::Approved {
                             continue;
                         }
-                        let Some(until) =
-                            protection_end(c.p, c.cal, other).filter(|u| *u > self.now)
+                        let Some(until) = protection_end(c.p, c.cal, other)
+                            .filter(|u| u.map_or(true, |u| u > self.now))
                         else {
                             continue;
                         };
@@ -262,12 +264,12 @@ impl Decider<'_> {
                                 oreg.id.as_deref().unwrap_or("?"),
                                 other.registering_partner().unwrap_or("?"),
                                 other.id,
-                                rfc3339(until)
+                                instant_text(&until)
                             )
                         } else {
                             format!(
                                 "{head}: an existing protected registration until {}",
-                                until.date_naive()
+                                date_text(&until)
                             )
                         };
                         let values = self.key_values(&mine, &keys);
@@ -349,8 +351,14 @@ impl Decider<'_> {
         };
         if auto {
             if let Some((d, span)) = &reg.protect {
-                let until = add_duration(c.cal, self.now, d.seconds, d.business);
-                if self.explain {
+                let until = self.later(
+                    "registration.protect",
+                    span,
+                    "the protection end",
+                    self.now,
+                    d,
+                );
+                if let (true, Some(until)) = (self.explain, until) {
                     effect.protected_until = Some(rfc3339(until));
                     let msg = format!(
                         "protected for {} until {}",
@@ -367,11 +375,22 @@ impl Decider<'_> {
                 }
             }
         } else if let Some(rv) = &reg.review {
-            let deadline = add_duration(c.cal, self.now, rv.within.seconds, rv.within.business);
+            let deadline = self.later(
+                "registration.review",
+                &rv.span,
+                "the review deadline",
+                self.now,
+                &rv.within,
+            );
             if self.explain {
                 let mut escalations = Vec::new();
                 for (i, e) in reg.escalations.iter().enumerate() {
-                    let at = add_duration(c.cal, self.now, e.after.seconds, e.after.business);
+                    let rule = format!("registration.escalate[{i}]");
+                    let Some(at) =
+                        self.later(&rule, &e.span, "the escalation time", self.now, &e.after)
+                    else {
+                        continue;
+                    };
                     escalations.push(Escalation {
                         to: e.to.clone(),
                         at: rfc3339(at),
@@ -389,23 +408,25 @@ impl Decider<'_> {
                         msg,
                     );
                 }
-                let msg = format!(
-                    "queued for review by `{}`, decision due by {}",
-                    rv.queue,
-                    rfc3339(deadline)
-                );
-                self.reason(
-                    "registration.review".into(),
-                    &rv.span,
-                    RuleOutcome::Pass,
-                    &Rec::default(),
-                    msg,
-                );
-                effect.review = Some(ReviewEffect {
-                    queue: rv.queue.clone(),
-                    deadline: rfc3339(deadline),
-                    escalations,
-                });
+                if let Some(deadline) = deadline {
+                    let msg = format!(
+                        "queued for review by `{}`, decision due by {}",
+                        rv.queue,
+                        rfc3339(deadline)
+                    );
+                    self.reason(
+                        "registration.review".into(),
+                        &rv.span,
+                        RuleOutcome::Pass,
+                        &Rec::default(),
+                        msg,
+                    );
+                    effect.review = Some(ReviewEffect {
+                        queue: rv.queue.clone(),
+                        deadline: rfc3339(deadline),
+                        escalations,
+                    });
+                }
             }
         }
 
@@ -529,7 +550,20 @@ impl Decider<'_> {
             return;
         };
         let to_open = c.p.stage(to).is_some_and(|s| s.kind == StageKind::Open);
-        let end = protection_end(c.p, c.cal, self.rec);
+        let end = match protection_end(c.p, c.cal, self.rec) {
+            Some(Err(e)) => {
+                let how = "the approval time plus the protection window and extensions";
+                self.calendar_error(
+                    "registration.extend",
+                    &ext.span,
+                    "the protection end",
+                    how,
+                    e,
+                );
+                return;
+            }
+            end => end.and_then(Result::ok),
+        };
         let by = crate::value::render_duration(ext.by.seconds);
         let by = if ext.by.business {
             format!("{by} (business time)")
@@ -566,7 +600,10 @@ impl Decider<'_> {
             );
             return;
         };
-        let until = add_duration(c.cal, end, ext.by.seconds, ext.by.business);
+        let what = "the extended protection end";
+        let Some(until) = self.later("registration.extend", &ext.span, what, end, &ext.by) else {
+            return;
+        };
         let count = reg.extensions.saturating_add(1);
         let limit = ext
             .at_most

@@ -6,7 +6,6 @@ use std::cmp::Ordering;
 
 use super::Decider;
 use crate::action::Audience;
-use crate::calendar::add_duration;
 use crate::decision::{ExcludedPartner, Outcome, RankedPartner, RoutingEffect, RuleOutcome};
 use crate::eval::Rec;
 use crate::value::{compare, rfc3339, Value};
@@ -238,8 +237,13 @@ impl Decider<'_> {
                     &Rec::default(),
                     "no partner is eligible, so there is no acceptance deadline".into(),
                 );
-            } else {
-                let by = add_duration(c.cal, self.now, acc.within.seconds, acc.within.business);
+            } else if let Some(by) = self.later(
+                "leads.accept",
+                &acc.span,
+                "the acceptance deadline",
+                self.now,
+                &acc.within,
+            ) {
                 effect.accept_by = Some(rfc3339(by));
                 effect.reroute_at_most = acc.reroute_at_most;
                 let msg = format!("the partner must accept by {}", rfc3339(by));
