@@ -183,6 +183,9 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = EvalFormat::Human)]
     pub format: EvalFormat,
+    /// Largest record or context file read, e.g. `64MiB` (default 16 MiB).
+    #[arg(long, value_name = "SIZE", value_parser = inputs::parse_size, default_value = "16MiB")]
+    pub max_input_size: u64,
 }
 
 /// Output formats of `dealflow eval`.
@@ -201,6 +204,9 @@ pub struct TestArgs {
     /// Test-case files (YAML).
     #[arg(required = true, value_name = "CASES")]
     pub cases: Vec<PathBuf>,
+    /// Largest cases, record or context file read, e.g. `64MiB` (default 16 MiB).
+    #[arg(long, value_name = "SIZE", value_parser = inputs::parse_size, default_value = "16MiB")]
+    pub max_input_size: u64,
 }
 
 /// Arguments of `dealflow demo`.
@@ -267,6 +273,11 @@ pub enum GraphFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Eval(a) => inputs::set_max_input_size(a.max_input_size),
+        Command::Test(a) => inputs::set_max_input_size(a.max_input_size),
+        _ => {}
+    }
     let status = match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),

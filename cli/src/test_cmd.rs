@@ -7,7 +7,7 @@ use dealflow_engine::cases::{check, TestCase, TestFile};
 use dealflow_engine::decision::RuleOutcome;
 use dealflow_engine::{Action, Audience, Context, Decision, Policy};
 
-use crate::files::{display_path, read_text, report_error};
+use crate::files::{display_path, report_error};
 use crate::inputs::{
     describe_record_errors, load_context, load_policy, load_record, parse_now, InputError,
 };
@@ -126,8 +126,8 @@ fn print_coverage(policy: &Policy, coverage: &Coverage) {
 }
 
 fn load_cases(path: &Path) -> Result<TestFile, String> {
-    let text = read_text(path)?;
-    serde_yaml::from_str(&text).map_err(|e| {
+    let text = crate::inputs::read_input(path)?;
+    serde_yaml::from_str(text.strip_prefix('\u{feff}').unwrap_or(&text)).map_err(|e| {
         format!(
             "cannot read the test cases in `{}`: {e}",
             display_path(path)
