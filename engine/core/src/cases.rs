@@ -22,6 +22,9 @@ pub struct TestFile {
 pub struct TestCase {
     pub name: String,
     /// `register`, `advance Proposal`, ... (parse with [`crate::Action`]'s `FromStr`).
+    /// The YAML forms `{advance: Proposal}` and `{advance: {to: Proposal}}` are read
+    /// as `advance Proposal`.
+    #[serde(deserialize_with = "action_form")]
     pub action: String,
     /// RFC 3339.
     pub now: String,
@@ -38,6 +41,47 @@ pub struct TestCase {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_file: Option<String>,
     pub expect: Expect,
+}
+
+/// Reads an action written as text (`advance Proposal`) or as a one-key map
+/// (`{advance: Proposal}`, `{advance: {to: Proposal}}`, `{register: null}`).
+fn action_form<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Target {
+        Stage(String),
+        To { to: String },
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Map(BTreeMap<String, Option<Target>>),
+    }
+
+    let form = Form::deserialize(d).map_err(|_| {
+        D::Error::custom(
+            "`action` must be text like `advance Proposal` or a map like `{advance: Proposal}`",
+        )
+    })?;
+    match form {
+        Form::Text(s) => Ok(s),
+        Form::Map(m) => {
+            let mut entries = m.into_iter();
+            match (entries.next(), entries.next()) {
+                (Some((verb, None)), None) => Ok(verb),
+                (Some((verb, Some(Target::Stage(to) | Target::To { to }))), None) => {
+                    Ok(format!("{verb} {to}"))
+                }
+                _ => Err(D::Error::custom(
+                    "an `action` map has exactly one key, like `{advance: Proposal}`",
+                )),
+            }
+        }
+    }
 }
 
 /// What a case expects; every field is optional, and only given fields are checked.
@@ -153,4 +197,63 @@ pub fn check(decision: &Decision, expect: &Expect) -> Vec<Mismatch> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action_of(yaml: &str) -> Result<String, String> {
+        let text = format!("cases:\n  - name: x\n    now: 2026-01-01T00:00:00Z\n    expect: {{}}\n    action: {yaml}\n");
+        serde_yaml::from_str::<TestFile>(&text)
+            .map(|f| {
+                f.cases
+                    .into_iter()
+                    .next()
+                    .map(|c| c.action)
+                    .unwrap_or_default()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn actions_read_in_every_documented_form() {
+        assert_eq!(
+            action_of("advance Proposal").as_deref(),
+            Ok("advance Proposal")
+        );
+        assert_eq!(
+            action_of("{advance: Proposal}").as_deref(),
+            Ok("advance Proposal")
+        );
+        assert_eq!(
+            action_of("{advance: {to: Proposal}}").as_deref(),
+            Ok("advance Proposal")
+        );
+        assert_eq!(action_of("register").as_deref(), Ok("register"));
+        assert_eq!(action_of("{register: null}").as_deref(), Ok("register"));
+        for form in [
+            "advance Proposal".to_string(),
+            "{advance: Proposal}".into(),
+            "{advance: {to: Proposal}}".into(),
+        ] {
+            let a: crate::Action = action_of(&form).unwrap().parse().unwrap();
+            assert_eq!(
+                a,
+                crate::Action::Advance {
+                    to: "Proposal".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_action_maps_are_refused_with_the_accepted_forms() {
+        let e = action_of("{advance: Proposal, register: null}").unwrap_err();
+        assert!(e.contains("exactly one key"), "{e}");
+        let e = action_of("[advance]").unwrap_err();
+        assert!(e.contains("`{advance: Proposal}`"), "{e}");
+        let e = action_of("{advance: {stage: Proposal}}").unwrap_err();
+        assert!(e.contains("`action` must be"), "{e}");
+    }
 }
