@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{Decision, RuleOutcome};
+use crate::doc::Node;
 
 /// A test-cases file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -31,16 +32,37 @@ pub struct TestCase {
     /// `vendor` (default) or `partner:<id>`.
     #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Inline; read strictly (a duplicate key or a YAML tag is an error).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict_value"
+    )]
     pub record: Option<serde_json::Value>,
     /// Relative to the cases file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Inline; read strictly (a duplicate key or a YAML tag is an error).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict_value"
+    )]
     pub context: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_file: Option<String>,
     pub expect: Expect,
+}
+
+/// Reads an inline record or context through [`Node`], so that a duplicate key or an
+/// unreadable value (YAML tag, `.nan`) fails the file instead of silently last-wins.
+fn strict_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    use serde::de::Error;
+    let node = Option::<Node>::deserialize(d)?;
+    node.map(|n| n.to_json("").map_err(D::Error::custom))
+        .transpose()
 }
 
 /// Reads an action written as text (`advance Proposal`) or as a one-key map
@@ -255,5 +277,40 @@ mod tests {
         assert!(e.contains("`{advance: Proposal}`"), "{e}");
         let e = action_of("{advance: {stage: Proposal}}").unwrap_err();
         assert!(e.contains("`action` must be"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::*;
+
+    fn read(record: &str) -> Result<TestFile, String> {
+        let text = format!("cases:\n  - name: x\n    action: evaluate\n    now: 2026-01-01T00:00:00Z\n    expect: {{}}\n    record: {record}\n");
+        serde_yaml::from_str::<TestFile>(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn inline_records_refuse_duplicate_keys_and_tags() {
+        let e = read("{ id: X, fields: { amount: 5, amount: 6 } }").unwrap_err();
+        assert!(
+            e.contains("`fields.amount`: `amount` is given more than once"),
+            "{e}"
+        );
+        let e = read("{ id: X, fields: { amount: !usd 5 } }").unwrap_err();
+        assert!(e.contains("`fields.amount`: YAML tags like `!usd`"), "{e}");
+        let e = read("{ id: X, fields: { amount: .nan } }").unwrap_err();
+        assert!(e.contains("`.nan` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn inline_numbers_keep_their_text_beyond_64_bits() {
+        let f = read("{ id: 7, fields: { amount: 123456789012345678901234, rate: 0.1 } }").unwrap();
+        let r = f.cases[0].record.clone().unwrap();
+        assert_eq!(r["id"], serde_json::json!(7));
+        assert_eq!(
+            r["fields"]["amount"],
+            serde_json::json!("123456789012345678901234")
+        );
+        assert_eq!(r["fields"]["rate"], serde_json::json!("0.1"));
     }
 }

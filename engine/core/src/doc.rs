@@ -71,6 +71,66 @@ impl Node {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Node {
+    /// Reads any serde format into a tree (YAML tags, `.nan` and `.inf` become [`Node::Bad`]).
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Node, D::Error> {
+        let keys = std::cell::RefCell::new(Keys::default());
+        NodeSeed { keys: &keys }.deserialize(d)
+    }
+}
+
+impl Node {
+    /// Converts to a `serde_json::Value`, refusing what JSON values cannot hold
+    /// faithfully: a duplicate key or an unreadable value (with its path). Numbers
+    /// beyond 64-bit integers, and fractions, become their text so no float rounds them.
+    pub fn to_json(&self, path: &str) -> Result<Json, String> {
+        let at = |p: &str| {
+            if p.is_empty() {
+                String::new()
+            } else {
+                format!("`{p}`: ")
+            }
+        };
+        Ok(match self {
+            Node::Null => Json::Null,
+            Node::Bool(b) => Json::Bool(*b),
+            Node::Num(t) => {
+                if let Ok(i) = t.parse::<i64>() {
+                    Json::from(i)
+                } else if let Ok(u) = t.parse::<u64>() {
+                    Json::from(u)
+                } else {
+                    Json::String(t.to_string())
+                }
+            }
+            Node::Str(t) => Json::String(t.to_string()),
+            Node::Bad(why) => return Err(format!("{}{why}", at(path))),
+            Node::List(items) => Json::Array(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| x.to_json(&format!("{path}[{i}]")))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Map(entries) => {
+                let mut m = serde_json::Map::new();
+                for (k, v) in entries.iter() {
+                    let p = if path.is_empty() {
+                        k.to_string()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    let v = v.to_json(&p)?;
+                    if m.insert(k.to_string(), v).is_some() {
+                        return Err(format!("`{p}`: `{k}` is given more than once"));
+                    }
+                }
+                Json::Object(m)
+            }
+        })
+    }
+}
+
 /// Shares map keys: records repeat the same few keys in every line item and event.
 #[derive(Default)]
 struct Keys {
