@@ -24,8 +24,9 @@ pub enum Node {
     Null,
     Bool(bool),
     /// A number, as written (JSON) or as YAML read it.
-    Num(Box<str>),
-    Str(Box<str>),
+    Num(Arc<str>),
+    /// Text; short texts repeated across the document share one allocation.
+    Str(Arc<str>),
     List(Box<[Node]>),
     /// Entries in document order; duplicate keys are kept (and refused by validation).
     Map(Box<[(Arc<str>, Node)]>),
@@ -131,7 +132,8 @@ impl Node {
     }
 }
 
-/// Shares map keys: records repeat the same few keys in every line item and event.
+/// Shares map keys and short texts: records repeat the same few keys, enum names and
+/// numbers in every line item and event.
 #[derive(Default)]
 struct Keys {
     table: HashMap<Box<str>, Arc<str>>,
@@ -140,6 +142,18 @@ struct Keys {
 impl Keys {
     /// Distinct keys kept; beyond this, keys are allocated one by one.
     const MAX: usize = 4096;
+
+    /// Texts longer than this are not shared (ids and notes rarely repeat).
+    const SHORT: usize = 32;
+
+    /// A shared copy of a short text, else a fresh one.
+    fn text(&mut self, t: &str) -> Arc<str> {
+        if t.len() > Self::SHORT {
+            Arc::from(t)
+        } else {
+            self.key(t)
+        }
+    }
 
     fn key(&mut self, k: &str) -> Arc<str> {
         if let Some(a) = self.table.get(k) {
@@ -234,7 +248,10 @@ impl JsonParser<'_> {
             None => Err(self.error("unexpected end of input, expected a value")),
             Some(b'{') => self.object(depth + 1),
             Some(b'[') => self.array(depth + 1),
-            Some(b'"') => Ok(Node::Str(self.string()?.into())),
+            Some(b'"') => {
+                let t = self.string()?;
+                Ok(Node::Str(self.keys.text(&t)))
+            }
             Some(b't') => self.literal("true", Node::Bool(true)),
             Some(b'f') => self.literal("false", Node::Bool(false)),
             Some(b'n') => self.literal("null", Node::Null),
@@ -350,7 +367,7 @@ impl JsonParser<'_> {
             }
         }
         let raw = self.text.get(start..self.i).unwrap_or("");
-        Ok(Node::Num(raw.into()))
+        Ok(Node::Num(self.keys.text(raw)))
     }
 
     fn hex4(&mut self) -> Result<u32, SyntaxError> {
@@ -549,10 +566,10 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         Ok(Node::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Num(v.to_string().into()))
+        Ok(Node::Num(self.keys.borrow_mut().text(&v.to_string())))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Num(v.to_string().into()))
+        Ok(Node::Num(self.keys.borrow_mut().text(&v.to_string())))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
         Ok(Node::Num(v.to_string().into()))
@@ -564,7 +581,7 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         Ok(float_text(v))
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Node, E> {
-        Ok(Node::Str(v.into()))
+        Ok(Node::Str(self.keys.borrow_mut().text(v)))
     }
     fn visit_bytes<E: de::Error>(self, _: &[u8]) -> Result<Node, E> {
         Ok(Node::Bad("binary data is not supported".into()))

@@ -86,11 +86,19 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     Created,
-    StageChange { from: Option<StageId>, to: StageId },
+    StageChange {
+        from: Option<StageId>,
+        to: StageId,
+    },
     CloseDateChange,
     Activity,
-    Cosell { pool: Option<String> },
-    Closed { won: bool },
+    /// `pool` indexes the policy's co-sell pools (validated when read).
+    Cosell {
+        pool: Option<u32>,
+    },
+    Closed {
+        won: bool,
+    },
 }
 
 const EVENT_TYPES: [&str; 6] = [
@@ -921,7 +929,7 @@ impl<'a> Parser<'a> {
                 }
             },
             Type::Text => match v {
-                Node::Str(s) | Node::Num(s) => Some(Value::text(s)),
+                Node::Str(s) | Node::Num(s) => Some(Value::Text(s.clone())),
                 Node::Bool(b) => Some(Value::text(if *b { "true" } else { "false" })),
                 other => {
                     self.wrong_type(path, "text", other);
@@ -1177,19 +1185,29 @@ impl<'a> Parser<'a> {
             }
             "activity" => (Some(EventKind::Activity), &["kind"]),
             "cosell" => {
-                let pool = get(m, "pool")
+                let name = get(m, "pool")
                     .filter(|x| !x.is_null())
                     .and_then(|x| self.text(x, &join(path, "pool")));
-                if let (Some(p), Some(cs)) = (&pool, &self.policy.cosell) {
-                    if !cs.pools.iter().any(|x| &x.name == p) {
-                        let help = suggest(p, cs.pools.iter().map(|x| x.name.as_str()))
-                            .map(|s| format!("did you mean `{s}`?"));
-                        self.err(
-                            &join(path, "pool"),
-                            RecordErrorKind::UnknownPool,
-                            format!("unknown co-sell pool `{p}`"),
-                            help,
-                        );
+                let policy = self.policy;
+                let pools = policy
+                    .cosell
+                    .as_ref()
+                    .map_or(&[][..], |c| c.pools.as_slice());
+                let mut pool = None;
+                // Without a `cosell` section, pools are not checked (nothing uses them).
+                if let (Some(p), Some(_)) = (&name, &policy.cosell) {
+                    match pools.iter().position(|x| &x.name == p) {
+                        Some(i) => pool = u32::try_from(i).ok(),
+                        None => {
+                            let help = suggest(p, pools.iter().map(|x| x.name.as_str()))
+                                .map(|s| format!("did you mean `{s}`?"));
+                            self.err(
+                                &join(path, "pool"),
+                                RecordErrorKind::UnknownPool,
+                                format!("unknown co-sell pool `{p}`"),
+                                help,
+                            );
+                        }
                     }
                 }
                 (Some(EventKind::Cosell { pool }), &["pool", "kind"])
