@@ -183,7 +183,7 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = EvalFormat::Human)]
     pub format: EvalFormat,
-    /// Largest record or context file read, e.g. `64MiB` (default 16 MiB).
+    /// Largest record or context file read, e.g. `64MiB`.
     #[arg(long, value_name = "SIZE", value_parser = inputs::parse_size, default_value = "16MiB")]
     pub max_input_size: u64,
 }
@@ -204,7 +204,7 @@ pub struct TestArgs {
     /// Test-case files (YAML).
     #[arg(required = true, value_name = "CASES")]
     pub cases: Vec<PathBuf>,
-    /// Largest cases, record or context file read, e.g. `64MiB` (default 16 MiB).
+    /// Largest cases, record or context file read, e.g. `64MiB`.
     #[arg(long, value_name = "SIZE", value_parser = inputs::parse_size, default_value = "16MiB")]
     pub max_input_size: u64,
 }

@@ -10,6 +10,7 @@ mod demo;
 mod eval;
 mod fmt;
 mod graph;
+mod inputs;
 mod lint;
 mod test_cmd;
 
