@@ -8,6 +8,7 @@
 //! `(key, value)` pairs with interned keys, so a million line items cost a few
 //! hundred bytes each rather than a `BTreeMap` of `String`s each.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -132,11 +133,32 @@ impl Node {
     }
 }
 
+/// A fast hash for the short texts the interner sees (FxHash's mixing step); the
+/// interner's table is bounded, so no adversarial input can make it degrade far.
+#[derive(Default)]
+struct Fx(u64);
+
+impl std::hash::Hasher for Fx {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            if let Some(dst) = word.get_mut(..chunk.len()) {
+                dst.copy_from_slice(chunk);
+            }
+            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(word)).wrapping_mul(K);
+        }
+    }
+}
+
 /// Shares map keys and short texts: records repeat the same few keys, enum names and
 /// numbers in every line item and event.
 #[derive(Default)]
 struct Keys {
-    table: HashMap<Box<str>, Arc<str>>,
+    table: HashMap<Box<str>, Arc<str>, std::hash::BuildHasherDefault<Fx>>,
 }
 
 impl Keys {
@@ -209,7 +231,7 @@ struct JsonParser<'a> {
     keys: Keys,
 }
 
-impl JsonParser<'_> {
+impl<'a> JsonParser<'a> {
     fn error(&self, what: &str) -> SyntaxError {
         let before = self.s.get(..self.i).unwrap_or(self.s);
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
@@ -381,8 +403,21 @@ impl JsonParser<'_> {
         Ok(n)
     }
 
-    fn string(&mut self) -> Result<String, SyntaxError> {
+    fn string(&mut self) -> Result<Cow<'a, str>, SyntaxError> {
         self.i += 1;
+        // Fast path: no escapes, borrow the text.
+        let start = self.i;
+        let mut j = self.i;
+        while let Some(&b) = self.s.get(j) {
+            if b == b'"' {
+                self.i = j + 1;
+                return Ok(Cow::Borrowed(self.text.get(start..j).unwrap_or("")));
+            }
+            if b == b'\\' || b < 0x20 {
+                break;
+            }
+            j += 1;
+        }
         let mut out = String::new();
         loop {
             let start = self.i;
@@ -397,7 +432,7 @@ impl JsonParser<'_> {
                 None => return Err(self.error("unterminated string")),
                 Some(b'"') => {
                     self.i += 1;
-                    return Ok(out);
+                    return Ok(Cow::Owned(out));
                 }
                 Some(b'\\') => {
                     self.i += 1;

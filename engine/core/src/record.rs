@@ -4,6 +4,7 @@
 //! of the offending value (`fields.close_date`, `line_items[1].price`,
 //! `history[3].at`) and a reason, and unknown names come with a "did you mean".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -346,10 +347,13 @@ fn number_syntax(s: &str) -> bool {
 
 /// Drops `_` digit separators and `,` thousands separators (`120,000.50`); a comma
 /// that does not separate groups of three digits (`1,5`) makes the text invalid.
-fn strip_separators(raw: &str) -> Option<String> {
+fn strip_separators(raw: &str) -> Option<Cow<'_, str>> {
     let t = raw.trim();
+    if !t.contains([',', '_']) {
+        return Some(Cow::Borrowed(t));
+    }
     if !t.contains(',') {
-        return Some(t.replace('_', ""));
+        return Some(Cow::Owned(t.replace('_', "")));
     }
     let int_end = t.find(['.', 'e', 'E']).unwrap_or(t.len());
     let (int, rest) = t.split_at(int_end);
@@ -362,7 +366,9 @@ fn strip_separators(raw: &str) -> Option<String> {
     if first.is_empty() || first.len() > 3 || groups.any(|g| g.len() != 3) {
         return None;
     }
-    Some(format!("{}{}", int.replace(',', ""), rest).replace('_', ""))
+    Some(Cow::Owned(
+        format!("{}{}", int.replace(',', ""), rest).replace('_', ""),
+    ))
 }
 
 /// Parses a decimal exactly (no rounding of excess digits).
