@@ -503,15 +503,27 @@ fn yaml_message(m: &str) -> String {
 /// flow brackets outside quotes and comments, plus block levels (indentation levels
 /// and `- ` / `? ` indicators that open a nested collection on the same line).
 fn yaml_depth_check(text: &str) -> Result<(), SyntaxError> {
+    let too_deep = |n: usize| {
+        SyntaxError(format!(
+            "lists and maps nest deeper than {MAX_DEPTH} levels at line {}",
+            n + 1
+        ))
+    };
     let mut indents: Vec<usize> = Vec::new();
     let mut flow = 0usize;
+    // Lines more indented than this belong to a `|` or `>` block scalar: plain text.
+    let mut block_scalar: Option<usize> = None;
     for (n, line) in text.lines().enumerate() {
         let bytes = line.as_bytes();
         let indent = bytes.iter().take_while(|b| **b == b' ').count();
-        let mut i = indent;
-        let mut block = 0usize;
+        let rest = bytes.get(indent..).unwrap_or(&[]);
         if flow == 0 {
-            let rest = bytes.get(indent..).unwrap_or(&[]);
+            if let Some(parent) = block_scalar {
+                if rest.is_empty() || indent > parent {
+                    continue;
+                }
+                block_scalar = None;
+            }
             if rest.is_empty() || rest.first() == Some(&b'#') {
                 continue;
             }
@@ -521,6 +533,13 @@ fn yaml_depth_check(text: &str) -> Result<(), SyntaxError> {
             if indents.last() != Some(&indent) {
                 indents.push(indent);
             }
+        }
+        let mut i = indent;
+        let mut block = 0usize;
+        // Where a node may start: `[` / `{` there open a flow collection (elsewhere,
+        // outside flow collections, they are part of plain text such as `see [1]`).
+        let mut node_start = true;
+        if flow == 0 {
             // `- - x` and `? - x`: each indicator opens one more level.
             while let (Some(b'-' | b'?' | b':'), Some(b' ')) = (bytes.get(i), bytes.get(i + 1)) {
                 block += 1;
@@ -539,28 +558,39 @@ fn yaml_depth_check(text: &str) -> Result<(), SyntaxError> {
                 Some(_) => {}
                 None => match b {
                     b'#' if prev == b' ' || prev == b'\t' => break,
-                    b'"' | b'\'' if matches!(prev, b' ' | b'\t' | b'[' | b'{' | b',' | b':') => {
-                        quote = Some(b)
-                    }
-                    b'[' | b'{' => flow += 1,
-                    b']' | b'}' => flow = flow.saturating_sub(1),
+                    b'"' | b'\'' if node_start => quote = Some(b),
+                    b'[' | b'{' if node_start => flow += 1,
+                    b']' | b'}' if flow > 0 => flow -= 1,
                     _ => {}
                 },
             }
+            // A node starts after `[`, `{`, `,` (inside flow) or `: ` / `- ` (anywhere).
+            node_start = match b {
+                b' ' | b'\t' => {
+                    node_start || matches!(prev, b':' | b'-' | b'?' | b',' | b'[' | b'{')
+                }
+                b'[' | b'{' | b',' if flow > 0 && quote.is_none() => true,
+                _ => false,
+            };
             prev = b;
             i += 1;
             if indents.len() + block + flow > MAX_DEPTH + 1 {
-                return Err(SyntaxError(format!(
-                    "lists and maps nest deeper than {MAX_DEPTH} levels at line {}",
-                    n + 1
-                )));
+                return Err(too_deep(n));
+            }
+        }
+        if flow == 0 && quote.is_none() {
+            // `key: |`, `- >-`, `note: |2`: a block scalar follows.
+            let t = line.trim_end();
+            let t = t.trim_end_matches(|c: char| c.is_ascii_digit() || c == '-' || c == '+');
+            if let Some(head) = t.strip_suffix(['|', '>']) {
+                let head = head.trim_end();
+                if head.is_empty() || head.ends_with(':') || head.ends_with('-') {
+                    block_scalar = Some(indent);
+                }
             }
         }
         if indents.len() + block + flow > MAX_DEPTH + 1 {
-            return Err(SyntaxError(format!(
-                "lists and maps nest deeper than {MAX_DEPTH} levels at line {}",
-                n + 1
-            )));
+            return Err(too_deep(n));
         }
     }
     Ok(())
@@ -714,6 +744,19 @@ mod tests {
             .0
             .contains("deeper than 64"));
         assert!(parse_yaml("a: \"[[[[[[[[\"\nb: '{{{{{{'\nc: x # [[[[[[\n").is_ok());
+        // Brackets inside plain text and block scalars are text, however many lines.
+        let notes = "- note: price [approx\n".repeat(200);
+        assert!(parse_yaml(&notes).is_ok());
+        let block = format!("note: |\n{}other: 1\n", "  [[[[ [ {{ text\n".repeat(100));
+        assert_eq!(
+            parse_yaml(&block).unwrap().get("other"),
+            Some(&Node::Num("1".into()))
+        );
+        let folded = format!("- >-\n{}- x\n", "   [[[[[[[[[[\n".repeat(100));
+        assert!(parse_yaml(&folded).is_ok());
+        // Flow collections spread over lines still count.
+        let multi = format!("a: {}\n{}\n", "[\n".repeat(70), "]".repeat(70));
+        assert!(parse_yaml(&multi).unwrap_err().0.contains("deeper than 64"));
     }
 
     #[test]
