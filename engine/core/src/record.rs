@@ -285,6 +285,12 @@ fn get<'m>(m: &'m Entries, key: &str) -> Option<&'m Node> {
     m.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
 }
 
+/// Appends `[i]` to a path.
+fn index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{i}]");
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -993,11 +999,20 @@ impl<'a> Parser<'a> {
         let schema = policy.record(kind);
         let defs: &[ir::FieldDef] = schema.map(|s| s.fields.as_slice()).unwrap_or(&[]);
         let mut out = vec![Value::Absent; defs.len()];
+        // One path buffer for every field (`path.key`), not one string per field.
+        let mut field_path = String::with_capacity(path.len() + 24);
+        field_path.push_str(path);
+        if !path.is_empty() {
+            field_path.push('.');
+        }
+        let prefix = field_path.len();
         for (k, v) in m {
             match defs.iter().position(|f| *f.name == **k) {
                 Some(slot) => {
                     if let Some(def) = defs.get(slot) {
-                        let parsed = self.value(&def.ty, v, &join(path, k));
+                        field_path.truncate(prefix);
+                        field_path.push_str(k);
+                        let parsed = self.value(&def.ty, v, &field_path);
                         if let Some(cell) = out.get_mut(slot) {
                             *cell = parsed;
                         }
@@ -1156,14 +1171,20 @@ impl<'a> Parser<'a> {
 
     fn event(&mut self, v: &Node, path: &str) -> Option<Event> {
         let m = self.object(v, path)?;
+        let mut key_path = join(path, "at");
         let at = self
             .required(m, path, "at")
-            .and_then(|x| self.datetime(x, &join(path, "at")));
-        let ty = self
-            .required(m, path, "type")
-            .and_then(|x| self.text(x, &join(path, "type")));
-        let ty = ty?;
-        let (kind, allowed): (Option<EventKind>, &[&str]) = match ty.as_str() {
+            .and_then(|x| self.datetime(x, &key_path));
+        key_path.truncate(key_path.len() - "at".len());
+        key_path.push_str("type");
+        let ty = match self.required(m, path, "type")? {
+            Node::Str(s) | Node::Num(s) => s.clone(),
+            other => {
+                self.wrong_type(&key_path, "text", other);
+                return None;
+            }
+        };
+        let (kind, allowed): (Option<EventKind>, &[&str]) = match &*ty {
             "created" => (Some(EventKind::Created), &[]),
             "stage_change" => {
                 let from = get(m, "from").and_then(|x| {
@@ -1299,9 +1320,11 @@ impl<'a> Parser<'a> {
             match x {
                 Node::List(items) => {
                     line_items.reserve_exact(items.len());
-                    let base = join(path, "line_items");
+                    let mut p = join(path, "line_items");
+                    let prefix = p.len();
                     for (i, it) in items.iter().enumerate() {
-                        let p = format!("{base}[{i}]");
+                        p.truncate(prefix);
+                        index(&mut p, i);
                         if let Some(im) = self.object(it, &p) {
                             line_items.push(self.fields(RecordKind::LineItem, im, &p, &[]));
                         }
@@ -1318,9 +1341,12 @@ impl<'a> Parser<'a> {
             match x {
                 Node::List(items) => {
                     history.reserve_exact(items.len());
-                    let base = join(path, "history");
+                    let mut p = join(path, "history");
+                    let prefix = p.len();
                     for (i, it) in items.iter().enumerate() {
-                        if let Some(e) = self.event(it, &format!("{base}[{i}]")) {
+                        p.truncate(prefix);
+                        index(&mut p, i);
+                        if let Some(e) = self.event(it, &p) {
                             history.push(e);
                         }
                     }
