@@ -609,6 +609,22 @@ impl<'de> DeserializeSeed<'de> for NodeSeed<'_> {
     }
 }
 
+/// The decimal digits of `n`, written into `buf` (no allocation).
+fn decimal_digits(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        if let Some(b) = buf.get_mut(i) {
+            *b = b'0' + (n % 10) as u8;
+        }
+        n /= 10;
+        if n == 0 || i == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(buf.get(i..).unwrap_or(&[])).unwrap_or("0")
+}
+
 /// Shortest text that reads back as the same float (`1e-30`, `0.1`, `120000.0`).
 fn float_text(f: f64) -> Node {
     if f.is_nan() {
@@ -631,10 +647,20 @@ impl<'de> Visitor<'de> for NodeSeed<'_> {
         Ok(Node::Bool(v))
     }
     fn visit_i64<E: de::Error>(self, v: i64) -> Result<Node, E> {
-        Ok(Node::Num(self.keys.borrow_mut().text(&v.to_string())))
+        let mut buf = [0u8; 20];
+        let digits = decimal_digits(v.unsigned_abs(), &mut buf);
+        if v < 0 {
+            return Ok(Node::Num(
+                self.keys.borrow_mut().text(&format!("-{digits}")),
+            ));
+        }
+        Ok(Node::Num(self.keys.borrow_mut().text(digits)))
     }
     fn visit_u64<E: de::Error>(self, v: u64) -> Result<Node, E> {
-        Ok(Node::Num(self.keys.borrow_mut().text(&v.to_string())))
+        let mut buf = [0u8; 20];
+        Ok(Node::Num(
+            self.keys.borrow_mut().text(decimal_digits(v, &mut buf)),
+        ))
     }
     fn visit_i128<E: de::Error>(self, v: i128) -> Result<Node, E> {
         Ok(Node::Num(v.to_string().into()))
@@ -767,6 +793,18 @@ mod tests {
         assert!(matches!(v.get("c"), Some(Node::Bad(m)) if m.contains("infinite")));
         assert!(matches!(v.get("d"), Some(Node::Bad(m)) if m.contains("`!money`")));
         assert_eq!(v.get("e"), Some(&Node::Num("0.1".into())));
+    }
+
+    #[test]
+    fn yaml_integers_keep_their_digits() {
+        let v = parse_yaml(
+            "a: 0\nb: -9223372036854775808\nc: 18446744073709551615\nd: 120000\ne: 1e400\n",
+        )
+        .unwrap();
+        assert_eq!(v.get("a"), Some(&Node::Num("0".into())));
+        assert_eq!(v.get("b"), Some(&Node::Num("-9223372036854775808".into())));
+        assert_eq!(v.get("c"), Some(&Node::Num("18446744073709551615".into())));
+        assert_eq!(v.get("d"), Some(&Node::Num("120000".into())));
     }
 
     #[test]
