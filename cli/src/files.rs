@@ -96,17 +96,6 @@ pub fn read_source(path: &Path) -> Result<SourceFile, String> {
     Ok(SourceFile::new(display_path(path), text))
 }
 
-/// Reads any text file (records, contexts, cases).
-pub fn read_text(path: &Path) -> Result<String, String> {
-    fs::read_to_string(path).map_err(|err| {
-        format!(
-            "cannot read `{}`: {}",
-            display_path(path),
-            describe_io(&err)
-        )
-    })
-}
-
 /// Writes `contents` to `path` atomically: a temporary file in the same directory,
 /// flushed, then renamed over the target (keeping the original permissions).
 pub fn write_atomic(path: &Path, contents: &str) -> Result<(), String> {

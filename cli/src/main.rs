@@ -272,6 +272,9 @@ pub struct EvalArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = EvalFormat::Human)]
     pub format: EvalFormat,
+    /// Largest record or context file read, e.g. `64MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = inputs::parse_size, default_value = "16MiB")]
+    pub max_input_size: u64,
 }
 
 /// Output formats of `dealflow eval`.
@@ -293,6 +296,9 @@ pub struct TestArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TestFormat::Human)]
     pub format: TestFormat,
+    /// Largest cases, record or context file read, e.g. `64MiB`.
+    #[arg(long, value_name = "SIZE", value_parser = inputs::parse_size, default_value = "16MiB")]
+    pub max_input_size: u64,
 }
 
 /// Output formats of `dealflow test`.
@@ -371,6 +377,11 @@ fn main() -> ExitCode {
     // as for other Unix filters, instead of panicking in `println!`.
     sigpipe::reset();
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Eval(a) => inputs::set_max_input_size(a.max_input_size),
+        Command::Test(a) => inputs::set_max_input_size(a.max_input_size),
+        _ => {}
+    }
     let status = match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Fmt(args) => fmt_cmd::run(&args),

@@ -11,7 +11,7 @@ use dealflow_engine::rules::RuleInfo;
 use dealflow_engine::{Action, Audience, Context, Decision, Policy};
 use serde::Serialize;
 
-use crate::files::{display_path, read_text, report_error};
+use crate::files::{display_path, report_error};
 use crate::inputs::{
     describe_record_errors, load_context, load_policy, load_record, parse_now, InputError,
 };
@@ -515,8 +515,8 @@ mod xml {
 }
 
 fn load_cases(path: &Path) -> Result<TestFile, String> {
-    let text = read_text(path)?;
-    serde_yaml::from_str(&text).map_err(|e| {
+    let text = crate::inputs::read_input(path)?;
+    serde_yaml::from_str(text.strip_prefix('\u{feff}').unwrap_or(&text)).map_err(|e| {
         format!(
             "cannot read the test cases in `{}`: {e}",
             display_path(path)

@@ -13,6 +13,7 @@ mod eval;
 mod explain;
 mod fmt;
 mod graph;
+mod inputs;
 mod lint;
 mod pipes;
 mod test_cmd;

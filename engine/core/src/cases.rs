@@ -8,6 +8,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::decision::{Decision, RuleOutcome};
+use crate::doc::Node;
 
 /// A test-cases file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,22 +23,87 @@ pub struct TestFile {
 pub struct TestCase {
     pub name: String,
     /// `register`, `advance Proposal`, ... (parse with [`crate::Action`]'s `FromStr`).
+    /// The YAML forms `{advance: Proposal}` and `{advance: {to: Proposal}}` are read
+    /// as `advance Proposal`.
+    #[serde(deserialize_with = "action_form")]
     pub action: String,
     /// RFC 3339.
     pub now: String,
     /// `vendor` (default) or `partner:<id>`.
     #[serde(rename = "as", default, skip_serializing_if = "Option::is_none")]
     pub audience: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Inline; read strictly (a duplicate key or a YAML tag is an error).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict_value"
+    )]
     pub record: Option<serde_json::Value>,
     /// Relative to the cases file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_file: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Inline; read strictly (a duplicate key or a YAML tag is an error).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "strict_value"
+    )]
     pub context: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context_file: Option<String>,
     pub expect: Expect,
+}
+
+/// Reads an inline record or context through [`Node`], so that a duplicate key or an
+/// unreadable value (YAML tag, `.nan`) fails the file instead of silently last-wins.
+fn strict_value<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<serde_json::Value>, D::Error> {
+    use serde::de::Error;
+    let node = Option::<Node>::deserialize(d)?;
+    node.map(|n| n.to_json("").map_err(D::Error::custom))
+        .transpose()
+}
+
+/// Reads an action written as text (`advance Proposal`) or as a one-key map
+/// (`{advance: Proposal}`, `{advance: {to: Proposal}}`, `{register: null}`).
+fn action_form<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    use serde::de::Error;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Target {
+        Stage(String),
+        To { to: String },
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        Text(String),
+        Map(BTreeMap<String, Option<Target>>),
+    }
+
+    let form = Form::deserialize(d).map_err(|_| {
+        D::Error::custom(
+            "`action` must be text like `advance Proposal` or a map like `{advance: Proposal}`",
+        )
+    })?;
+    match form {
+        Form::Text(s) => Ok(s),
+        Form::Map(m) => {
+            let mut entries = m.into_iter();
+            match (entries.next(), entries.next()) {
+                (Some((verb, None)), None) => Ok(verb),
+                (Some((verb, Some(Target::Stage(to) | Target::To { to }))), None) => {
+                    Ok(format!("{verb} {to}"))
+                }
+                _ => Err(D::Error::custom(
+                    "an `action` map has exactly one key, like `{advance: Proposal}`",
+                )),
+            }
+        }
+    }
 }
 
 /// What a case expects; every field is optional, and only given fields are checked.
@@ -153,4 +219,98 @@ pub fn check(decision: &Decision, expect: &Expect) -> Vec<Mismatch> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn action_of(yaml: &str) -> Result<String, String> {
+        let text = format!("cases:\n  - name: x\n    now: 2026-01-01T00:00:00Z\n    expect: {{}}\n    action: {yaml}\n");
+        serde_yaml::from_str::<TestFile>(&text)
+            .map(|f| {
+                f.cases
+                    .into_iter()
+                    .next()
+                    .map(|c| c.action)
+                    .unwrap_or_default()
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn actions_read_in_every_documented_form() {
+        assert_eq!(
+            action_of("advance Proposal").as_deref(),
+            Ok("advance Proposal")
+        );
+        assert_eq!(
+            action_of("{advance: Proposal}").as_deref(),
+            Ok("advance Proposal")
+        );
+        assert_eq!(
+            action_of("{advance: {to: Proposal}}").as_deref(),
+            Ok("advance Proposal")
+        );
+        assert_eq!(action_of("register").as_deref(), Ok("register"));
+        assert_eq!(action_of("{register: null}").as_deref(), Ok("register"));
+        for form in [
+            "advance Proposal".to_string(),
+            "{advance: Proposal}".into(),
+            "{advance: {to: Proposal}}".into(),
+        ] {
+            let a: crate::Action = action_of(&form).unwrap().parse().unwrap();
+            assert_eq!(
+                a,
+                crate::Action::Advance {
+                    to: "Proposal".into()
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn malformed_action_maps_are_refused_with_the_accepted_forms() {
+        let e = action_of("{advance: Proposal, register: null}").unwrap_err();
+        assert!(e.contains("exactly one key"), "{e}");
+        let e = action_of("[advance]").unwrap_err();
+        assert!(e.contains("`{advance: Proposal}`"), "{e}");
+        let e = action_of("{advance: {stage: Proposal}}").unwrap_err();
+        assert!(e.contains("`action` must be"), "{e}");
+    }
+}
+
+#[cfg(test)]
+mod inline_tests {
+    use super::*;
+
+    fn read(record: &str) -> Result<TestFile, String> {
+        let text = format!("cases:\n  - name: x\n    action: evaluate\n    now: 2026-01-01T00:00:00Z\n    expect: {{}}\n    record: {record}\n");
+        serde_yaml::from_str::<TestFile>(&text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn inline_records_refuse_duplicate_keys_and_tags() {
+        let e = read("{ id: X, fields: { amount: 5, amount: 6 } }").unwrap_err();
+        assert!(
+            e.contains("`fields.amount`: `amount` is given more than once"),
+            "{e}"
+        );
+        let e = read("{ id: X, fields: { amount: !usd 5 } }").unwrap_err();
+        assert!(e.contains("`fields.amount`: YAML tags like `!usd`"), "{e}");
+        let e = read("{ id: X, fields: { amount: .nan } }").unwrap_err();
+        assert!(e.contains("`.nan` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn inline_numbers_keep_their_text_beyond_64_bits() {
+        let f = read("{ id: 7, fields: { amount: 123456789012345678901234, rate: 0.1 } }").unwrap();
+        let r = f.cases[0].record.clone().unwrap();
+        assert_eq!(r["id"], serde_json::json!(7));
+        assert_eq!(
+            r["fields"]["amount"],
+            serde_json::json!("123456789012345678901234")
+        );
+        assert_eq!(r["fields"]["rate"], serde_json::json!("0.1"));
+    }
 }

@@ -40,6 +40,7 @@ pub mod cases;
 pub mod compile;
 mod decide;
 pub mod decision;
+pub mod doc;
 pub mod eval;
 mod explain;
 pub mod facts;
@@ -226,16 +227,21 @@ impl Policy {
 
     /// Validates a record given as JSON text.
     pub fn parse_record_json(&self, text: &str) -> Result<Record, RecordErrors> {
-        self.parse_record_value(&record::json_text(text)?)
+        self.parse_record_doc(&record::json_doc(text)?)
     }
 
     /// Validates a record given as YAML text.
     pub fn parse_record_yaml(&self, text: &str) -> Result<Record, RecordErrors> {
-        self.parse_record_value(&record::yaml_to_json(text)?)
+        self.parse_record_doc(&record::yaml_doc(text)?)
     }
 
     /// Validates a record given as a JSON value; collects every problem.
     pub fn parse_record_value(&self, v: &serde_json::Value) -> Result<Record, RecordErrors> {
+        self.parse_record_doc(&doc::Node::from_json(v))
+    }
+
+    /// Validates a record given as a document tree; collects every problem.
+    pub fn parse_record_doc(&self, v: &doc::Node) -> Result<Record, RecordErrors> {
         let mut p = Parser::new(&self.ir);
         let r = p.record(v, "");
         p.finish(r)
@@ -243,6 +249,11 @@ impl Policy {
 
     /// Validates a decision context given as a JSON value.
     pub fn parse_context_value(&self, v: &serde_json::Value) -> Result<Context, RecordErrors> {
+        self.parse_context_doc(&doc::Node::from_json(v))
+    }
+
+    /// Validates a decision context given as a document tree.
+    pub fn parse_context_doc(&self, v: &doc::Node) -> Result<Context, RecordErrors> {
         let mut p = Parser::new(&self.ir);
         let c = p.context(v);
         p.finish(Some(c))
@@ -250,12 +261,12 @@ impl Policy {
 
     /// Validates a decision context given as JSON text.
     pub fn parse_context_json(&self, text: &str) -> Result<Context, RecordErrors> {
-        self.parse_context_value(&record::json_text(text)?)
+        self.parse_context_doc(&record::json_doc(text)?)
     }
 
     /// Validates a decision context given as YAML text.
     pub fn parse_context_yaml(&self, text: &str) -> Result<Context, RecordErrors> {
-        self.parse_context_value(&record::yaml_to_json(text)?)
+        self.parse_context_doc(&record::yaml_doc(text)?)
     }
 
     fn compiled(&self) -> Compiled<'_> {

@@ -4,18 +4,18 @@
 //! of the offending value (`fields.close_date`, `line_items[1].price`,
 //! `history[3].at`) and a reason, and unknown names come with a "did you mean".
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, NaiveDate, Utc};
+use crate::doc::Node;
+use crate::value::{Value, DAY};
+use chrono::{DateTime, Datelike, NaiveDate, Timelike, Utc};
 use dealflow_dsl::ir::{self, EnumId, RecordKind, StageId, Type};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
-use serde_json::{Map, Value as Json};
-
-use crate::value::{Value, DAY};
 
 /// A partner, lead or other party: `id`, optional `name`, then declared fields by slot.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,11 +87,19 @@ pub struct Event {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     Created,
-    StageChange { from: Option<StageId>, to: StageId },
+    StageChange {
+        from: Option<StageId>,
+        to: StageId,
+    },
     CloseDateChange,
     Activity,
-    Cosell { pool: Option<String> },
-    Closed { won: bool },
+    /// `pool` indexes the policy's co-sell pools (validated when read).
+    Cosell {
+        pool: Option<u32>,
+    },
+    Closed {
+        won: bool,
+    },
 }
 
 const EVENT_TYPES: [&str; 6] = [
@@ -166,6 +174,10 @@ pub enum RecordErrorKind {
     UnknownStage,
     UnknownPool,
     InvalidValue,
+    /// A number outside the range its type allows (negative money, 150%, too many digits).
+    OutOfRange,
+    /// A map key given twice.
+    DuplicateKey,
     Syntax,
 }
 
@@ -266,6 +278,19 @@ pub(crate) struct Parser<'a> {
     pub errors: Vec<RecordError>,
 }
 
+/// The entries of a map node.
+type Entries = [(Arc<str>, Node)];
+
+fn get<'m>(m: &'m Entries, key: &str) -> Option<&'m Node> {
+    m.iter().find(|(k, _)| &**k == key).map(|(_, v)| v)
+}
+
+/// Appends `[i]` to a path.
+fn index(path: &mut String, i: usize) {
+    use std::fmt::Write;
+    let _ = write!(path, "[{i}]");
+}
+
 fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_string()
@@ -274,15 +299,150 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
-fn kind_of(v: &Json) -> &'static str {
+fn kind_of(v: &Node) -> &'static str {
     match v {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "text",
-        Json::Array(_) => "a list",
-        Json::Object(_) => "a map",
+        Node::Null => "null",
+        Node::Bool(_) => "a boolean",
+        Node::Num(_) => "a number",
+        Node::Str(_) => "text",
+        Node::List(_) => "a list",
+        Node::Map(_) => "a map",
+        Node::Bad(_) => "a value that cannot be read",
     }
+}
+
+/// Why text is not a usable number.
+enum NumError {
+    /// Not a number at all.
+    Syntax,
+    /// A number, but outside what a decimal holds (28 significant digits, +-7.9e28).
+    Range,
+}
+
+/// `-12.5e3`: optional sign, digits, optional fraction, optional exponent.
+fn number_syntax(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = usize::from(matches!(b.first(), Some(b'-' | b'+')));
+    let digits = |i: &mut usize| {
+        let start = *i;
+        while b.get(*i).is_some_and(u8::is_ascii_digit) {
+            *i += 1;
+        }
+        *i - start
+    };
+    let int = digits(&mut i);
+    let mut frac = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        frac = digits(&mut i);
+    }
+    if int + frac == 0 {
+        return false;
+    }
+    if matches!(b.get(i), Some(b'e' | b'E')) {
+        i += 1;
+        if matches!(b.get(i), Some(b'-' | b'+')) {
+            i += 1;
+        }
+        if digits(&mut i) == 0 {
+            return false;
+        }
+    }
+    i == b.len()
+}
+
+/// Drops `_` digit separators and `,` thousands separators (`120,000.50`); a comma
+/// that does not separate groups of three digits (`1,5`) makes the text invalid.
+fn strip_separators(raw: &str) -> Option<Cow<'_, str>> {
+    let t = raw.trim();
+    if !t.contains([',', '_']) {
+        return Some(Cow::Borrowed(t));
+    }
+    if !t.contains(',') {
+        return Some(Cow::Owned(t.replace('_', "")));
+    }
+    let int_end = t.find(['.', 'e', 'E']).unwrap_or(t.len());
+    let (int, rest) = t.split_at(int_end);
+    if rest.contains(',') {
+        return None;
+    }
+    let unsigned = int.trim_start_matches(['-', '+']);
+    let mut groups = unsigned.split(',');
+    let first = groups.next().unwrap_or("");
+    if first.is_empty() || first.len() > 3 || groups.any(|g| g.len() != 3) {
+        return None;
+    }
+    Some(Cow::Owned(
+        format!("{}{}", int.replace(',', ""), rest).replace('_', ""),
+    ))
+}
+
+/// Parses a decimal exactly (no rounding of excess digits).
+fn parse_decimal(raw: &str) -> Result<Decimal, NumError> {
+    let cleaned = strip_separators(raw).ok_or(NumError::Syntax)?;
+    if !number_syntax(&cleaned) {
+        return Err(NumError::Syntax);
+    }
+    let plain = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    if plain.contains(['e', 'E']) {
+        Decimal::from_scientific(plain).map_err(|_| NumError::Range)
+    } else {
+        Decimal::from_str_exact(plain).map_err(|_| NumError::Range)
+    }
+}
+
+/// Leap seconds (the UTC dates whose last minute had 61 seconds), 1972-2016.
+const LEAP_SECOND_DATES: [(i32, u32, u32); 27] = [
+    (1972, 6, 30),
+    (1972, 12, 31),
+    (1973, 12, 31),
+    (1974, 12, 31),
+    (1975, 12, 31),
+    (1976, 12, 31),
+    (1977, 12, 31),
+    (1978, 12, 31),
+    (1979, 12, 31),
+    (1981, 6, 30),
+    (1982, 6, 30),
+    (1983, 6, 30),
+    (1985, 6, 30),
+    (1987, 12, 31),
+    (1989, 12, 31),
+    (1990, 12, 31),
+    (1992, 6, 30),
+    (1993, 6, 30),
+    (1994, 6, 30),
+    (1995, 12, 31),
+    (1997, 6, 30),
+    (1998, 12, 31),
+    (2005, 12, 31),
+    (2008, 12, 31),
+    (2012, 6, 30),
+    (2015, 6, 30),
+    (2016, 12, 31),
+];
+
+/// `YYYY-MM-DD` with four-digit year 0001-9999 and two-digit month and day.
+fn strict_date(s: &str) -> Option<NaiveDate> {
+    let b = s.as_bytes();
+    let shape = b.len() == 10
+        && b.get(4) == Some(&b'-')
+        && b.get(7) == Some(&b'-')
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit());
+    if !shape || s.starts_with("0000") {
+        return None;
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sign {
+    /// Zero or more (money, whole numbers, durations, counts).
+    NonNegative,
+    /// Any sign (plain decimals).
+    Any,
 }
 
 const RECORD_KEYS: [&str; 8] = [
@@ -321,13 +481,8 @@ impl<'a> Parser<'a> {
     }
 
     /// The value of a required key, or a `missing_field` error at `path.key`.
-    fn required<'m>(
-        &mut self,
-        m: &'m serde_json::Map<String, Json>,
-        path: &str,
-        key: &str,
-    ) -> Option<&'m Json> {
-        let v = m.get(key);
+    fn required<'m>(&mut self, m: &'m Entries, path: &str, key: &str) -> Option<&'m Node> {
+        let v = get(m, key);
         if v.is_none() {
             self.err(
                 &join(path, key),
@@ -360,7 +515,11 @@ impl<'a> Parser<'a> {
         );
     }
 
-    fn wrong_type(&mut self, path: &str, expected: &str, v: &Json) {
+    fn wrong_type(&mut self, path: &str, expected: &str, v: &Node) {
+        if let Node::Bad(why) = v {
+            self.err(path, RecordErrorKind::InvalidValue, why.to_string(), None);
+            return;
+        }
         self.err(
             path,
             RecordErrorKind::WrongType,
@@ -369,9 +528,13 @@ impl<'a> Parser<'a> {
         );
     }
 
-    fn object<'j>(&mut self, v: &'j Json, path: &str) -> Option<&'j Map<String, Json>> {
+    /// A map's entries; a key given twice is an error at its path (never last-wins).
+    fn object<'j>(&mut self, v: &'j Node, path: &str) -> Option<&'j Entries> {
         match v {
-            Json::Object(m) => Some(m),
+            Node::Map(m) => {
+                self.duplicates(m, path);
+                Some(m)
+            }
             other => {
                 self.wrong_type(path, "a map", other);
                 None
@@ -379,10 +542,35 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn text(&mut self, v: &Json, path: &str) -> Option<String> {
+    fn duplicates(&mut self, m: &Entries, path: &str) {
+        let mut dups: Vec<&str> = Vec::new();
+        if m.len() <= 16 {
+            for (i, (k, _)) in m.iter().enumerate() {
+                if m.iter().take(i).any(|(p, _)| p == k) {
+                    dups.push(k);
+                }
+            }
+        } else {
+            let mut seen = std::collections::HashSet::with_capacity(m.len());
+            for (k, _) in m {
+                if !seen.insert(&**k) {
+                    dups.push(k);
+                }
+            }
+        }
+        for k in dups {
+            self.err(
+                &join(path, k),
+                RecordErrorKind::DuplicateKey,
+                format!("`{k}` is given more than once"),
+                Some("keep one of the values".into()),
+            );
+        }
+    }
+
+    fn text(&mut self, v: &Node, path: &str) -> Option<String> {
         match v {
-            Json::String(s) => Some(s.clone()),
-            Json::Number(n) => Some(n.to_string()),
+            Node::Str(s) | Node::Num(s) => Some(s.to_string()),
             other => {
                 self.wrong_type(path, "text", other);
                 None
@@ -390,28 +578,49 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn datetime(&mut self, v: &Json, path: &str) -> Option<DateTime<Utc>> {
-        match v {
-            Json::String(s) => match DateTime::parse_from_rfc3339(s.trim()) {
-                Ok(d) => Some(d.with_timezone(&Utc)),
-                Err(_) => {
-                    self.err(
-                        path,
-                        RecordErrorKind::BadDate,
-                        format!("`{s}` is not a valid date-time"),
-                        Some("write an RFC 3339 date-time like `2026-09-01T10:00:00Z`".into()),
-                    );
-                    None
-                }
-            },
+    fn datetime(&mut self, v: &Node, path: &str) -> Option<DateTime<Utc>> {
+        let s = match v {
+            Node::Str(s) => s.trim(),
             other => {
                 self.wrong_type(path, "a date-time", other);
-                None
+                return None;
+            }
+        };
+        let help = "write an RFC 3339 date-time like `2026-09-01T10:00:00Z`";
+        let parsed = DateTime::parse_from_rfc3339(s)
+            .ok()
+            .filter(|_| s.get(..4).is_some_and(|y| y != "0000"))
+            .map(|d| d.with_timezone(&Utc))
+            .filter(|d| (1..=9999).contains(&d.year()));
+        let Some(d) = parsed else {
+            self.err(
+                path,
+                RecordErrorKind::BadDate,
+                format!("`{s}` is not a valid date-time"),
+                Some(help.into()),
+            );
+            return None;
+        };
+        if d.nanosecond() >= 1_000_000_000 {
+            let real = d.hour() == 23
+                && d.minute() == 59
+                && LEAP_SECOND_DATES.contains(&(d.year(), d.month(), d.day()));
+            if !real {
+                self.err(
+                    path,
+                    RecordErrorKind::BadDate,
+                    format!("`{s}` is not a valid date-time: there was no leap second then"),
+                    Some(
+                        "seconds run from 00 to 59; `:60` exists only at a real leap second".into(),
+                    ),
+                );
+                return None;
             }
         }
+        Some(d)
     }
 
-    fn stage(&mut self, v: &Json, path: &str) -> Option<StageId> {
+    fn stage(&mut self, v: &Node, path: &str) -> Option<StageId> {
         let name = self.text(v, path)?;
         match self.policy.stage_by_name(&name) {
             Some(s) => Some(s),
@@ -431,15 +640,21 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn decimal(&mut self, raw: &str, path: &str, what: &str) -> Option<Decimal> {
-        let cleaned: String = raw
-            .trim()
-            .chars()
-            .filter(|c| *c != '_' && *c != ',')
-            .collect();
-        match Decimal::from_str(&cleaned).or_else(|_| Decimal::from_scientific(&cleaned)) {
+    /// A decimal from number text, refused with the text as written when it is not a
+    /// number, is out of range, or is negative where `sign` forbids it.
+    fn decimal(&mut self, raw: &str, path: &str, what: &str, sign: Sign) -> Option<Decimal> {
+        match parse_decimal(raw) {
+            Ok(d) if sign == Sign::NonNegative && d.is_sign_negative() && !d.is_zero() => {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!("`{raw}` is negative; a {what} cannot be below zero"),
+                    None,
+                );
+                None
+            }
             Ok(d) => Some(d),
-            Err(_) => {
+            Err(NumError::Syntax) => {
                 self.err(
                     path,
                     RecordErrorKind::InvalidValue,
@@ -448,100 +663,240 @@ impl<'a> Parser<'a> {
                 );
                 None
             }
+            Err(NumError::Range) => {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!("`{raw}` is out of range for a {what}"),
+                    Some(
+                        "numbers may have at most 28 significant digits and 28 decimal places"
+                            .into(),
+                    ),
+                );
+                None
+            }
         }
     }
 
+    /// A whole number `>= 0` (or any sign), from a number or number text.
+    fn whole(&mut self, v: &Node, path: &str, what: &str, sign: Sign) -> Option<i64> {
+        let raw = match v {
+            Node::Num(s) | Node::Str(s) => s.trim(),
+            other => {
+                self.wrong_type(path, "a whole number", other);
+                return None;
+            }
+        };
+        if matches!(v, Node::Str(_)) && parse_decimal(raw).is_err() {
+            self.wrong_type(path, "a whole number", v);
+            return None;
+        }
+        let d = self.decimal(raw, path, what, sign)?;
+        if !d.fract().is_zero() {
+            self.err(
+                path,
+                RecordErrorKind::InvalidValue,
+                format!("`{raw}` is not a whole number"),
+                None,
+            );
+            return None;
+        }
+        match d.to_i64() {
+            Some(n) => Some(n),
+            None => {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!("`{raw}` is too large for a whole number"),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    /// A count `0..=u32::MAX` (registration extensions, co-sell usage).
+    fn count(&mut self, v: &Node, path: &str) -> Option<u32> {
+        let n = self.whole(v, path, "count", Sign::NonNegative)?;
+        match u32::try_from(n) {
+            Ok(n) => Some(n),
+            Err(_) => {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!("`{n}` is too large for a count"),
+                    Some(format!("at most {}", u32::MAX)),
+                );
+                None
+            }
+        }
+    }
+
+    fn money(&mut self, v: &Node, path: &str) -> Option<Decimal> {
+        let s = match v {
+            Node::Num(n) => return self.decimal(n, path, "amount", Sign::NonNegative),
+            Node::Str(s) => s.trim(),
+            other => {
+                self.wrong_type(path, "an amount", other);
+                return None;
+            }
+        };
+        let currency = &self.policy.currency;
+        let parts: Vec<&str> = s.split_whitespace().collect();
+        let is_code = |t: &str| t.len() == 3 && t.bytes().all(|b| b.is_ascii_alphabetic());
+        let (amount, cur) = match parts.as_slice() {
+            [a] => (*a, None),
+            [a, c] if parse_decimal(a).is_ok() => (*a, Some(*c)),
+            [c, a] if is_code(c) && parse_decimal(a).is_ok() => {
+                self.err(
+                    path,
+                    RecordErrorKind::InvalidValue,
+                    format!("`{s}` puts the currency before the amount"),
+                    Some(format!("write the amount first: `{a} {c}`")),
+                );
+                return None;
+            }
+            _ => {
+                self.err(
+                    path,
+                    RecordErrorKind::InvalidValue,
+                    format!("`{s}` is not a valid amount"),
+                    Some(format!(
+                        "write an amount like `120000` or `120000.00 {currency}`"
+                    )),
+                );
+                return None;
+            }
+        };
+        if let Some(cur) = cur {
+            if !cur.eq_ignore_ascii_case(currency) {
+                self.err(
+                    path,
+                    RecordErrorKind::WrongCurrency,
+                    format!("amount `{s}` is in `{cur}`, the policy currency is `{currency}`"),
+                    Some(format!("convert the amount to {currency}")),
+                );
+                return None;
+            }
+        }
+        self.decimal(amount, path, "amount", Sign::NonNegative)
+    }
+
+    /// `20%` (a percentage) or a bare fraction below 1 (`0.2`); 0% to 100%.
+    fn percent(&mut self, v: &Node, path: &str) -> Option<Decimal> {
+        let (raw, written_pct) = match v {
+            Node::Num(n) => (&**n, false),
+            Node::Str(s) => match s.trim().strip_suffix('%') {
+                Some(p) => (p.trim(), true),
+                None => (s.trim(), false),
+            },
+            other => {
+                self.wrong_type(path, "a percentage like `15%`", other);
+                return None;
+            }
+        };
+        let shown = if written_pct {
+            format!("{raw}%")
+        } else {
+            raw.to_string()
+        };
+        let d = match parse_decimal(raw) {
+            Ok(d) => d,
+            Err(_) => {
+                self.err(
+                    path,
+                    RecordErrorKind::InvalidValue,
+                    format!("`{shown}` is not a valid percentage"),
+                    Some("write a percentage like `15%`".into()),
+                );
+                return None;
+            }
+        };
+        if d.is_sign_negative() && !d.is_zero() {
+            self.err(
+                path,
+                RecordErrorKind::OutOfRange,
+                format!("`{shown}` is negative; a percentage is between 0% and 100%"),
+                None,
+            );
+            return None;
+        }
+        if written_pct {
+            if d > Decimal::ONE_HUNDRED {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!("`{shown}` is above 100%"),
+                    None,
+                );
+                return None;
+            }
+            return Some(d / Decimal::ONE_HUNDRED);
+        }
+        if d >= Decimal::ONE {
+            let help = if d == Decimal::ONE {
+                "`1` could mean 100% or 1%: write `100%` or `1%`".to_string()
+            } else if d <= Decimal::ONE_HUNDRED {
+                format!("write `{raw}%` for {raw} percent; a bare number is a fraction below 1 (`0.2` is 20%)")
+            } else {
+                "a bare number is a fraction below 1 (`0.2` is 20%); write percentages with `%`"
+                    .to_string()
+            };
+            self.err(
+                path,
+                RecordErrorKind::OutOfRange,
+                format!("`{raw}` is ambiguous or out of range as a percentage"),
+                Some(help),
+            );
+            return None;
+        }
+        Some(d)
+    }
+
     /// Parses one value of a declared type.
-    pub fn value(&mut self, ty: &Type, v: &Json, path: &str) -> Value {
+    pub fn value(&mut self, ty: &Type, v: &Node, path: &str) -> Value {
         if v.is_null() {
             return Value::Absent;
         }
         self.value_inner(ty, v, path).unwrap_or(Value::Absent)
     }
 
-    fn value_inner(&mut self, ty: &Type, v: &Json, path: &str) -> Option<Value> {
+    fn value_inner(&mut self, ty: &Type, v: &Node, path: &str) -> Option<Value> {
         match ty {
             Type::Optional(t) => Some(self.value(t, v, path)),
             Type::Bool => match v {
-                Json::Bool(b) => Some(Value::Bool(*b)),
+                Node::Bool(b) => Some(Value::Bool(*b)),
                 other => {
                     self.wrong_type(path, "`true` or `false`", other);
                     None
                 }
             },
-            Type::Integer => match v {
-                Json::Number(n) if n.as_i64().is_some() => n.as_i64().map(Value::Int),
-                Json::String(s) if s.trim().replace('_', "").parse::<i64>().is_ok() => s
-                    .trim()
-                    .replace('_', "")
-                    .parse::<i64>()
-                    .ok()
-                    .map(Value::Int),
-                other => {
-                    self.wrong_type(path, "a whole number", other);
-                    None
-                }
-            },
+            Type::Integer => self
+                .whole(v, path, "whole number", Sign::NonNegative)
+                .map(Value::Int),
             Type::Decimal => match v {
-                Json::Number(n) => self.decimal(&n.to_string(), path, "number").map(Value::Dec),
-                Json::String(s) => self.decimal(s, path, "number").map(Value::Dec),
+                Node::Num(s) | Node::Str(s) => {
+                    self.decimal(s, path, "number", Sign::Any).map(Value::Dec)
+                }
                 other => {
                     self.wrong_type(path, "a number", other);
                     None
                 }
             },
-            Type::Money => match v {
-                Json::Number(n) => self
-                    .decimal(&n.to_string(), path, "amount")
-                    .map(Value::Money),
-                Json::String(s) => {
-                    let mut parts = s.split_whitespace();
-                    let amount = parts.next().unwrap_or("");
-                    if let Some(cur) = parts.next() {
-                        if !cur.eq_ignore_ascii_case(&self.policy.currency) {
-                            self.err(
-                                path,
-                                RecordErrorKind::WrongCurrency,
-                                format!(
-                                    "amount `{s}` is in `{cur}`, the policy currency is `{}`",
-                                    self.policy.currency
-                                ),
-                                Some(format!("convert the amount to {}", self.policy.currency)),
-                            );
-                            return None;
-                        }
-                    }
-                    self.decimal(amount, path, "amount").map(Value::Money)
-                }
-                other => {
-                    self.wrong_type(path, "an amount", other);
-                    None
-                }
-            },
-            Type::Percent => match v {
-                Json::Number(n) => self
-                    .decimal(&n.to_string(), path, "percentage")
-                    .map(Value::Pct),
-                Json::String(s) => match s.trim().strip_suffix('%') {
-                    Some(p) => self
-                        .decimal(p, path, "percentage")
-                        .map(|d| Value::Pct(d / Decimal::ONE_HUNDRED)),
-                    None => self.decimal(s, path, "percentage").map(Value::Pct),
-                },
-                other => {
-                    self.wrong_type(path, "a percentage like `15%`", other);
-                    None
-                }
-            },
+            Type::Money => self.money(v, path).map(Value::Money),
+            Type::Percent => self.percent(v, path).map(Value::Pct),
             Type::Date => match v {
-                Json::String(s) => match NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
-                    Ok(d) => Some(Value::Date(d)),
-                    Err(_) => {
+                Node::Str(s) => match strict_date(s.trim()) {
+                    Some(d) => Some(Value::Date(d)),
+                    None => {
                         self.err(
                             path,
                             RecordErrorKind::BadDate,
                             format!("`{s}` is not a valid date"),
-                            Some("write a date like `2026-12-15`".into()),
+                            Some(
+                                "write a date like `2026-12-15`: a four-digit year 0001-9999, a two-digit month and day"
+                                    .into(),
+                            ),
                         );
                         None
                     }
@@ -553,8 +908,22 @@ impl<'a> Parser<'a> {
             },
             Type::DateTime => self.datetime(v, path).map(Value::DateTime),
             Type::Duration | Type::BusinessDuration => match v {
-                Json::Number(n) => n.as_i64().map(|d| Value::Dur(d * DAY)),
-                Json::String(s) => match parse_duration(s) {
+                Node::Num(_) => {
+                    let days = self.whole(v, path, "number of days", Sign::NonNegative)?;
+                    match days.checked_mul(DAY) {
+                        Some(s) => Some(Value::Dur(s)),
+                        None => {
+                            self.err(
+                                path,
+                                RecordErrorKind::OutOfRange,
+                                format!("`{days}` days is too long a duration"),
+                                None,
+                            );
+                            None
+                        }
+                    }
+                }
+                Node::Str(s) => match parse_duration(s) {
                     Some(d) => Some(Value::Dur(d)),
                     None => {
                         self.err(
@@ -572,9 +941,8 @@ impl<'a> Parser<'a> {
                 }
             },
             Type::Text => match v {
-                Json::String(s) => Some(Value::text(s)),
-                Json::Number(n) => Some(Value::text(&n.to_string())),
-                Json::Bool(b) => Some(Value::text(&b.to_string())),
+                Node::Str(s) | Node::Num(s) => Some(Value::Text(s.clone())),
+                Node::Bool(b) => Some(Value::text(if *b { "true" } else { "false" })),
                 other => {
                     self.wrong_type(path, "text", other);
                     None
@@ -586,7 +954,7 @@ impl<'a> Parser<'a> {
             }
             Type::Stage => self.stage(v, path).map(Value::Stage),
             Type::List(t) => match v {
-                Json::Array(items) => {
+                Node::List(items) => {
                     let vals: Vec<Value> = items
                         .iter()
                         .enumerate()
@@ -626,29 +994,31 @@ impl<'a> Parser<'a> {
     }
 
     /// Declared fields of a record kind from a map, skipping `skip` keys.
-    fn fields(
-        &mut self,
-        kind: RecordKind,
-        m: &Map<String, Json>,
-        path: &str,
-        skip: &[&str],
-    ) -> Vec<Value> {
+    fn fields(&mut self, kind: RecordKind, m: &Entries, path: &str, skip: &[&str]) -> Vec<Value> {
         let policy = self.policy;
         let schema = policy.record(kind);
         let defs: &[ir::FieldDef] = schema.map(|s| s.fields.as_slice()).unwrap_or(&[]);
         let mut out = vec![Value::Absent; defs.len()];
+        // One path buffer for every field (`path.key`), not one string per field.
+        let mut field_path = String::with_capacity(path.len() + 24);
+        field_path.push_str(path);
+        if !path.is_empty() {
+            field_path.push('.');
+        }
+        let prefix = field_path.len();
         for (k, v) in m {
-            match defs.iter().position(|f| &f.name == k) {
+            match defs.iter().position(|f| *f.name == **k) {
                 Some(slot) => {
-                    if let (Some(def), Some(cell)) = (defs.get(slot), out.get_mut(slot)) {
-                        *cell = Value::Absent;
-                        let parsed = self.value(&def.ty, v, &join(path, k));
+                    if let Some(def) = defs.get(slot) {
+                        field_path.truncate(prefix);
+                        field_path.push_str(k);
+                        let parsed = self.value(&def.ty, v, &field_path);
                         if let Some(cell) = out.get_mut(slot) {
                             *cell = parsed;
                         }
                     }
                 }
-                None if skip.contains(&k.as_str()) => {}
+                None if skip.contains(&&**k) => {}
                 None => {
                     let mut allowed: Vec<&str> = defs.iter().map(|f| f.name.as_str()).collect();
                     allowed.extend(skip.iter().copied());
@@ -666,12 +1036,12 @@ impl<'a> Parser<'a> {
         out
     }
 
-    fn party(&mut self, kind: RecordKind, v: &Json, path: &str) -> Option<Party> {
+    fn party(&mut self, kind: RecordKind, v: &Node, path: &str) -> Option<Party> {
         let m = self.object(v, path)?;
         let id = self
             .required(m, path, "id")
             .and_then(|x| self.text(x, &join(path, "id")));
-        let name = match m.get("name") {
+        let name = match get(m, "name") {
             Some(x) if !x.is_null() => self.text(x, &join(path, "name")),
             _ => None,
         };
@@ -705,16 +1075,16 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn account(&mut self, v: &Json, path: &str) -> Option<Account> {
+    fn account(&mut self, v: &Node, path: &str) -> Option<Account> {
         let m = self.object(v, path)?;
         let id = self
             .required(m, path, "id")
             .and_then(|x| self.text(x, &join(path, "id")));
-        let name = match m.get("name") {
+        let name = match get(m, "name") {
             Some(x) if !x.is_null() => self.text(x, &join(path, "name")),
             _ => None,
         };
-        let domain = match m.get("domain") {
+        let domain = match get(m, "domain") {
             Some(x) if !x.is_null() => self.text(x, &join(path, "domain")),
             _ => None,
         };
@@ -742,7 +1112,7 @@ impl<'a> Parser<'a> {
         })
     }
 
-    fn registration(&mut self, v: &Json, path: &str) -> Option<RegistrationInfo> {
+    fn registration(&mut self, v: &Node, path: &str) -> Option<RegistrationInfo> {
         let m = self.object(v, path)?;
         let mut r = RegistrationInfo {
             id: None,
@@ -758,7 +1128,7 @@ impl<'a> Parser<'a> {
             if x.is_null() {
                 continue;
             }
-            match k.as_str() {
+            match &**k {
                 "id" => r.id = self.text(x, &p),
                 "partner_id" => r.partner_id = self.text(x, &p).map(|s| Arc::from(s.as_str())),
                 "status" => {
@@ -788,29 +1158,36 @@ impl<'a> Parser<'a> {
                 "submitted_at" => r.submitted_at = self.datetime(x, &p),
                 "approved_at" => r.approved_at = self.datetime(x, &p),
                 "protected_until" => r.protected_until = self.datetime(x, &p),
-                "extensions" => match x.as_u64() {
-                    Some(n) => r.extensions = u32::try_from(n).unwrap_or(u32::MAX),
-                    None => self.wrong_type(&p, "a whole number", x),
-                },
+                "extensions" => {
+                    if let Some(n) = self.count(x, &p) {
+                        r.extensions = n;
+                    }
+                }
                 other => self.unknown_key(path, other, &REGISTRATION_KEYS, "registration field"),
             }
         }
         Some(r)
     }
 
-    fn event(&mut self, v: &Json, path: &str) -> Option<Event> {
+    fn event(&mut self, v: &Node, path: &str) -> Option<Event> {
         let m = self.object(v, path)?;
+        let mut key_path = join(path, "at");
         let at = self
             .required(m, path, "at")
-            .and_then(|x| self.datetime(x, &join(path, "at")));
-        let ty = self
-            .required(m, path, "type")
-            .and_then(|x| self.text(x, &join(path, "type")));
-        let ty = ty?;
-        let (kind, allowed): (Option<EventKind>, &[&str]) = match ty.as_str() {
+            .and_then(|x| self.datetime(x, &key_path));
+        key_path.truncate(key_path.len() - "at".len());
+        key_path.push_str("type");
+        let ty = match self.required(m, path, "type")? {
+            Node::Str(s) | Node::Num(s) => s.clone(),
+            other => {
+                self.wrong_type(&key_path, "text", other);
+                return None;
+            }
+        };
+        let (kind, allowed): (Option<EventKind>, &[&str]) = match &*ty {
             "created" => (Some(EventKind::Created), &[]),
             "stage_change" => {
-                let from = m.get("from").and_then(|x| {
+                let from = get(m, "from").and_then(|x| {
                     if x.is_null() {
                         None
                     } else {
@@ -827,7 +1204,7 @@ impl<'a> Parser<'a> {
             }
             "close_date_change" => {
                 for k in ["from", "to"] {
-                    if let Some(x) = m.get(k) {
+                    if let Some(x) = get(m, k) {
                         self.value(&Type::Date, x, &join(path, k));
                     }
                 }
@@ -835,36 +1212,53 @@ impl<'a> Parser<'a> {
             }
             "activity" => (Some(EventKind::Activity), &["kind"]),
             "cosell" => {
-                let pool = m
-                    .get("pool")
+                let name = get(m, "pool")
+                    .filter(|x| !x.is_null())
                     .and_then(|x| self.text(x, &join(path, "pool")));
-                if let (Some(p), Some(cs)) = (&pool, &self.policy.cosell) {
-                    if !cs.pools.iter().any(|x| &x.name == p) {
-                        let help = suggest(p, cs.pools.iter().map(|x| x.name.as_str()))
-                            .map(|s| format!("did you mean `{s}`?"));
-                        self.err(
-                            &join(path, "pool"),
-                            RecordErrorKind::UnknownPool,
-                            format!("unknown co-sell pool `{p}`"),
-                            help,
-                        );
+                let policy = self.policy;
+                let pools = policy
+                    .cosell
+                    .as_ref()
+                    .map_or(&[][..], |c| c.pools.as_slice());
+                let mut pool = None;
+                // Without a `cosell` section, pools are not checked (nothing uses them).
+                if let (Some(p), Some(_)) = (&name, &policy.cosell) {
+                    match pools.iter().position(|x| &x.name == p) {
+                        Some(i) => pool = u32::try_from(i).ok(),
+                        None => {
+                            let help = suggest(p, pools.iter().map(|x| x.name.as_str()))
+                                .map(|s| format!("did you mean `{s}`?"));
+                            self.err(
+                                &join(path, "pool"),
+                                RecordErrorKind::UnknownPool,
+                                format!("unknown co-sell pool `{p}`"),
+                                help,
+                            );
+                        }
                     }
                 }
                 (Some(EventKind::Cosell { pool }), &["pool", "kind"])
             }
             "closed" => {
-                let won = match m.get("outcome").and_then(Json::as_str) {
-                    Some("won") | None => Some(true),
-                    Some("lost") => Some(false),
-                    Some(o) => {
-                        self.err(
-                            &join(path, "outcome"),
-                            RecordErrorKind::UnknownVariant,
-                            format!("`{o}` is not a valid close outcome"),
-                            Some("allowed: won, lost".into()),
-                        );
-                        None
-                    }
+                let won = match get(m, "outcome").filter(|x| !x.is_null()) {
+                    None => Some(true),
+                    Some(x) => match x.as_str() {
+                        Some("won") => Some(true),
+                        Some("lost") => Some(false),
+                        Some(o) => {
+                            self.err(
+                                &join(path, "outcome"),
+                                RecordErrorKind::UnknownVariant,
+                                format!("`{o}` is not a valid close outcome"),
+                                Some("allowed: won, lost".into()),
+                            );
+                            None
+                        }
+                        None => {
+                            self.wrong_type(&join(path, "outcome"), "`won` or `lost`", x);
+                            None
+                        }
+                    },
                 };
                 (won.map(|won| EventKind::Closed { won }), &["outcome"])
             }
@@ -882,10 +1276,8 @@ impl<'a> Parser<'a> {
                 (None, &[])
             }
         };
-        for k in m.keys() {
-            if !matches!(k.as_str(), "at" | "type" | "note" | "by")
-                && !allowed.contains(&k.as_str())
-            {
+        for (k, _) in m {
+            if !matches!(&**k, "at" | "type" | "note" | "by") && !allowed.contains(&&**k) {
                 let mut all: Vec<&str> = vec!["at", "type", "note", "by"];
                 all.extend(allowed.iter().copied());
                 self.unknown_key(path, k, &all, "event field");
@@ -898,10 +1290,10 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses one opportunity record.
-    pub fn record(&mut self, v: &Json, path: &str) -> Option<Record> {
+    pub fn record(&mut self, v: &Node, path: &str) -> Option<Record> {
         let m = self.object(v, path)?;
-        for k in m.keys() {
-            if !RECORD_KEYS.contains(&k.as_str()) {
+        for (k, _) in m {
+            if !RECORD_KEYS.contains(&&**k) {
                 self.unknown_key(path, k, &RECORD_KEYS, "record key");
             }
         }
@@ -911,31 +1303,28 @@ impl<'a> Parser<'a> {
         let stage = self
             .required(m, path, "stage")
             .and_then(|x| self.stage(x, &join(path, "stage")));
-        let empty = Map::new();
-        let fields_map = match m.get("fields") {
-            Some(x) => self.object(x, &join(path, "fields")).unwrap_or(&empty),
-            None => &empty,
+        let fields_path = join(path, "fields");
+        let fields_map: &Entries = match get(m, "fields").filter(|x| !x.is_null()) {
+            Some(x) => self.object(x, &fields_path).unwrap_or(&[]),
+            None => &[],
         };
-        let fields = self.fields(
-            RecordKind::Opportunity,
-            fields_map,
-            &join(path, "fields"),
-            &[],
-        );
-        let partner = m
-            .get("partner")
+        let fields = self.fields(RecordKind::Opportunity, fields_map, &fields_path, &[]);
+        let partner = get(m, "partner")
             .filter(|x| !x.is_null())
             .and_then(|x| self.party(RecordKind::Partner, x, &join(path, "partner")));
-        let account = m
-            .get("account")
+        let account = get(m, "account")
             .filter(|x| !x.is_null())
             .and_then(|x| self.account(x, &join(path, "account")));
         let mut line_items = Vec::new();
-        if let Some(x) = m.get("line_items").filter(|x| !x.is_null()) {
+        if let Some(x) = get(m, "line_items").filter(|x| !x.is_null()) {
             match x {
-                Json::Array(items) => {
+                Node::List(items) => {
+                    line_items.reserve_exact(items.len());
+                    let mut p = join(path, "line_items");
+                    let prefix = p.len();
                     for (i, it) in items.iter().enumerate() {
-                        let p = format!("{}[{i}]", join(path, "line_items"));
+                        p.truncate(prefix);
+                        index(&mut p, i);
                         if let Some(im) = self.object(it, &p) {
                             line_items.push(self.fields(RecordKind::LineItem, im, &p, &[]));
                         }
@@ -944,17 +1333,20 @@ impl<'a> Parser<'a> {
                 other => self.wrong_type(&join(path, "line_items"), "a list", other),
             }
         }
-        let registration = m
-            .get("registration")
+        let registration = get(m, "registration")
             .filter(|x| !x.is_null())
             .and_then(|x| self.registration(x, &join(path, "registration")));
         let mut history = Vec::new();
-        if let Some(x) = m.get("history").filter(|x| !x.is_null()) {
+        if let Some(x) = get(m, "history").filter(|x| !x.is_null()) {
             match x {
-                Json::Array(items) => {
+                Node::List(items) => {
+                    history.reserve_exact(items.len());
+                    let mut p = join(path, "history");
+                    let prefix = p.len();
                     for (i, it) in items.iter().enumerate() {
-                        if let Some(e) = self.event(it, &format!("{}[{i}]", join(path, "history")))
-                        {
+                        p.truncate(prefix);
+                        index(&mut p, i);
+                        if let Some(e) = self.event(it, &p) {
                             history.push(e);
                         }
                     }
@@ -976,7 +1368,7 @@ impl<'a> Parser<'a> {
     }
 
     /// Parses a decision context.
-    pub fn context(&mut self, v: &Json) -> Context {
+    pub fn context(&mut self, v: &Node) -> Context {
         let mut ctx = Context::default();
         let pools = self
             .policy
@@ -992,9 +1384,10 @@ impl<'a> Parser<'a> {
             if x.is_null() {
                 continue;
             }
-            match k.as_str() {
+            let k: &str = k;
+            match k {
                 "registrations" => match x {
-                    Json::Array(items) => {
+                    Node::List(items) => {
                         for (i, it) in items.iter().enumerate() {
                             if let Some(r) = self.record(it, &format!("registrations[{i}]")) {
                                 ctx.registrations.push(r);
@@ -1004,7 +1397,7 @@ impl<'a> Parser<'a> {
                     other => self.wrong_type(k, "a list", other),
                 },
                 "direct_accounts" => match x {
-                    Json::Array(items) => {
+                    Node::List(items) => {
                         for (i, it) in items.iter().enumerate() {
                             if let Some(s) = self.text(it, &format!("direct_accounts[{i}]")) {
                                 ctx.direct_accounts.push(normalize_key(&s));
@@ -1014,7 +1407,7 @@ impl<'a> Parser<'a> {
                     other => self.wrong_type(k, "a list", other),
                 },
                 "partners" => match x {
-                    Json::Array(items) => {
+                    Node::List(items) => {
                         for (i, it) in items.iter().enumerate() {
                             if let Some(p) =
                                 self.party(RecordKind::Partner, it, &format!("partners[{i}]"))
@@ -1037,15 +1430,14 @@ impl<'a> Parser<'a> {
                             .collect();
                         for (pool, n) in um {
                             let p = format!("cosell_usage.{pool}");
-                            match names.iter().position(|x| x == pool) {
-                                Some(i) => match n.as_u64() {
-                                    Some(n) => {
+                            match names.iter().position(|x| *x == &**pool) {
+                                Some(i) => {
+                                    if let Some(n) = self.count(n, &p) {
                                         if let Some(c) = ctx.cosell_usage.get_mut(i) {
-                                            *c = u32::try_from(n).unwrap_or(u32::MAX);
+                                            *c = n;
                                         }
                                     }
-                                    None => self.wrong_type(&p, "a whole number", n),
-                                },
+                                }
                                 None => {
                                     let help = suggest(pool, names.iter().copied())
                                         .map(|s| format!("did you mean `{s}`?"));
@@ -1098,21 +1490,21 @@ pub fn parse_duration(s: &str) -> Option<i64> {
     n.checked_mul(mult)
 }
 
-/// Converts YAML text to a JSON value (syntax errors become a [`RecordErrors`]).
-pub fn yaml_to_json(text: &str) -> Result<Json, RecordErrors> {
-    serde_yaml::from_str::<Json>(text).map_err(|e| syntax_error(e.to_string()))
+/// Reads YAML text into a document tree (syntax errors become a [`RecordErrors`]).
+pub fn yaml_doc(text: &str) -> Result<Node, RecordErrors> {
+    crate::doc::parse_yaml(text).map_err(|e| syntax_error(e.0))
 }
 
-/// Parses JSON text (syntax errors become a [`RecordErrors`]).
-pub fn json_text(text: &str) -> Result<Json, RecordErrors> {
-    serde_json::from_str::<Json>(text).map_err(|e| syntax_error(e.to_string()))
+/// Reads JSON text into a document tree (syntax errors become a [`RecordErrors`]).
+pub fn json_doc(text: &str) -> Result<Node, RecordErrors> {
+    crate::doc::parse_json(text).map_err(|e| syntax_error(e.0))
 }
 
 fn syntax_error(msg: String) -> RecordErrors {
     RecordErrors(vec![RecordError {
         path: String::new(),
         kind: RecordErrorKind::Syntax,
-        message: msg.to_lowercase(),
+        message: msg,
         help: None,
     }])
 }
