@@ -200,14 +200,20 @@ impl<'a> Env<'a> {
                 Value::Bool(b) => Value::Bool(!b),
                 _ => Value::Absent,
             },
-            Node::Neg(a) => match self.eval_node(*a, vars, rec) {
-                Value::Int(i) => i.checked_neg().map(Value::Int).unwrap_or(Value::Absent),
-                Value::Dec(d) => Value::Dec(-d),
-                Value::Money(d) => Value::Money(-d),
-                Value::Pct(d) => Value::Pct(-d),
-                Value::Dur(s) => s.checked_neg().map(Value::Dur).unwrap_or(Value::Absent),
-                _ => Value::Absent,
-            },
+            Node::Neg(a) => {
+                let v = match self.eval_node(*a, vars, rec) {
+                    Value::Int(i) => i.checked_neg().map(Value::Int),
+                    Value::Dec(d) => Some(Value::Dec(-d)),
+                    Value::Money(d) => Some(Value::Money(-d)),
+                    Value::Pct(d) => Some(Value::Pct(-d)),
+                    Value::Dur(s) => s.checked_neg().map(Value::Dur),
+                    _ => Some(Value::Absent),
+                };
+                v.unwrap_or_else(|| {
+                    rec.error(id, ArithError::Overflow);
+                    Value::Absent
+                })
+            }
             Node::And(a, b) => Value::Bool(
                 self.eval_node(*a, vars, rec).truthy() && self.eval_node(*b, vars, rec).truthy(),
             ),
@@ -362,7 +368,15 @@ impl<'a> Env<'a> {
                 Quantifier::Sum => {
                     sum = Some(match sum {
                         None => v,
-                        Some(acc) => arith(BinOp::Add, &acc, &v, kind).unwrap_or(Value::Absent),
+                        Some(acc) => match arith(BinOp::Add, &acc, &v, kind) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                // An overflowing sum is an error of the body, not a
+                                // silently missing value; the rest is not added.
+                                rec.error(body, e);
+                                return Value::Absent;
+                            }
+                        },
                     })
                 }
             }

@@ -43,6 +43,7 @@ pub mod decision;
 pub mod eval;
 mod explain;
 pub mod facts;
+pub mod identity;
 pub mod record;
 pub mod rules;
 pub mod value;
@@ -484,8 +485,10 @@ impl Policy {
                     s.partner = "another partner".into();
                 }
             }
-            if c.partner.as_ref().is_some_and(|p| foreign.contains(p)) {
-                c.partner = Some("another partner".into());
+            for p in [&mut c.partner, &mut c.rebate_partner] {
+                if p.as_ref().is_some_and(|p| foreign.contains(p)) {
+                    *p = Some("another partner".into());
+                }
             }
         }
         if let Some(r) = &mut d.effects.routing {

@@ -319,8 +319,10 @@ impl<'a> Decider<'a> {
             return Outcome::Error;
         };
         let outcome = self.advance(to);
-        if outcome == Outcome::Approved && kind == StageKind::Won {
-            self.commission(self.facts);
+        if outcome == Outcome::Approved && kind == StageKind::Won && !self.commission(self.facts) {
+            // An amount overflowed: the close cannot be decided.
+            self.out.effects.stage_change = None;
+            return Outcome::Error;
         }
         outcome
     }
