@@ -102,7 +102,7 @@ fn register_against(p: &Policy, mine: &str, theirs: &str, submitted: &str) -> De
     decide(p, &record, &ctx)
 }
 
-fn outcome_of<'d>(d: &'d Decision, rule: &str) -> Vec<RuleOutcome> {
+fn outcome_of(d: &Decision, rule: &str) -> Vec<RuleOutcome> {
     d.reasons
         .iter()
         .filter(|r| r.rule == rule)
