@@ -49,6 +49,7 @@ pub mod rules;
 pub mod value;
 pub mod workflow;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -279,6 +280,7 @@ impl Policy {
         let mut out = Out::default();
         let mut vars = vec![Value::Absent; self.prog.vars];
         let (mut flag_vals, mut keys, mut implicit) = (Vec::new(), Vec::new(), Vec::new());
+        let overflow = Cell::new(false);
         let mut d = Decider {
             c: self.compiled(),
             names: &names,
@@ -293,8 +295,12 @@ impl Policy {
             keys: &mut keys,
             implicit: &mut implicit,
             out: &mut out,
+            overflow: &overflow,
         };
         d.run(action);
+        if overflow.get() && out.outcome != Some(Outcome::Error) {
+            self.undecided_on_overflow(&mut out, record, action, ctx, now);
+        }
         let mut decision = Decision {
             outcome: out.outcome.unwrap_or(Outcome::Error),
             action: action.to_string(),
@@ -320,6 +326,50 @@ impl Policy {
             self.redact(&mut decision, viewer, record, ctx);
         }
         decision
+    }
+
+    /// An expression of the explained decision overflowed. When the no-trace path
+    /// (which evaluates exactly what the outcome depends on) overflowed too, the
+    /// action is not decided: outcome `error`, no effects, and an `action.<action>`
+    /// reason at the first overflowing expression. Otherwise the overflow was in
+    /// an expression evaluated only for the explanation (a later rule of a
+    /// decided choice); it stays an evaluation error with the value missing.
+    fn undecided_on_overflow(
+        &self,
+        out: &mut Out,
+        record: &Record,
+        action: &Action,
+        ctx: &Context,
+        now: DateTime<Utc>,
+    ) {
+        if self.decide_fast(record, action, ctx, now).outcome != Outcome::Error {
+            return;
+        }
+        out.outcome = Some(Outcome::Error);
+        out.effects = decision::Effects {
+            currency: std::mem::take(&mut out.effects.currency),
+            ..Default::default()
+        };
+        out.to_pass.clear();
+        let name = match action {
+            Action::Advance { .. } => "advance",
+            Action::Register => "register",
+            Action::Evaluate => "evaluate",
+            Action::CloseWon => "close_won",
+            Action::CloseLost => "close_lost",
+            Action::RouteLead => "route_lead",
+        };
+        if let Some((rule, location, text)) = out.overflow_at.clone() {
+            out.reasons.push(decision::Reason {
+                rule: format!("action.{name}"),
+                location,
+                outcome: decision::RuleOutcome::Fail,
+                values: decision::Values::default(),
+                message: format!(
+                    "arithmetic overflow in `{text}` (`{rule}`) exceeds the decimal range; the action cannot be decided"
+                ),
+            });
+        }
     }
 
     /// Decides without explanation: outcome and key numbers only.
@@ -365,6 +415,7 @@ impl Policy {
         }
         out.outcome = None;
         out.summary = Summary::default();
+        let overflow = Cell::new(false);
         let mut d = Decider {
             c: self.compiled(),
             names: &names,
@@ -379,6 +430,7 @@ impl Policy {
             keys,
             implicit,
             out,
+            overflow: &overflow,
         };
         d.run(action);
         let fast = FastDecision {

@@ -226,45 +226,81 @@ fn amounts_at_the_decimal_maximum_keep_two_decimals() {
     assert_eq!(sum, total);
 }
 
-#[test]
-fn expression_overflow_is_reported_where_it_happens() {
-    let p = huge();
-    // `amount * 2` and `amount + amount` overflow at the maximum: the guard and the
-    // eligibility rule report it (the value is treated as missing).
-    let d = decide(&p, &record(MAX, &[], false), "close_won");
+/// The decision is undecided because `expr` (in `rule`) overflowed: outcome
+/// `error`, an `action.<action>` reason naming both, the evaluation error, no effects.
+fn assert_expression_overflow(d: &Decision, action: &str, rule: &str, expr: &str) {
+    let json = d.to_json_pretty();
+    assert_eq!(d.outcome, Outcome::Error, "{json}");
     let e = d
         .errors
         .iter()
-        .find(|e| e.message.contains("`amount * 2`"))
-        .unwrap_or_else(|| panic!("{}", d.to_json_pretty()));
-    assert_eq!(e.rule, "flow.Open->Won");
-    assert!(e.message.contains("arithmetic overflow"));
-    assert_eq!(d.outcome, Outcome::Denied);
-    let d = decide(&p, &record(MAX, &[], false), "register");
+        .find(|e| e.rule == rule && e.message.contains(&format!("`{expr}`")))
+        .unwrap_or_else(|| panic!("no `{rule}` error on `{expr}` in {json}"));
     assert!(
-        d.errors
-            .iter()
-            .any(|e| e.rule == "registration.eligible[0]" && e.message.contains("overflow")),
+        e.message.starts_with("arithmetic overflow"),
         "{}",
-        d.to_json_pretty()
+        e.message
+    );
+    let r = d
+        .reasons
+        .iter()
+        .find(|r| r.rule == format!("action.{action}"))
+        .unwrap_or_else(|| panic!("no action reason in {json}"));
+    assert_eq!(r.outcome, RuleOutcome::Fail);
+    assert_eq!(&*r.location, e.location.as_str());
+    assert!(
+        r.message.contains(&format!("`{expr}` (`{rule}`)")),
+        "{}",
+        r.message
+    );
+    assert!(d.effects.stage_change.is_none() && d.effects.registration.is_none());
+    assert!(
+        d.effects.commission.is_none() && d.effects.amounts.is_empty(),
+        "{json}"
     );
 }
 
 #[test]
-fn an_overflowing_sum_is_reported_not_dropped() {
+fn expression_overflow_leaves_the_action_undecided() {
     let p = huge();
-    let half = "39614081257132168796771975167";
-    let d = decide(
-        &p,
-        &record("1", &[("1", half), ("1", half), ("1", half)], false),
-        "evaluate",
+    // `amount * 2` (a flow guard) and `amount + amount` (eligibility) overflow at
+    // the maximum.
+    let d = decide(&p, &record(MAX, &[], false), "close_won");
+    assert_expression_overflow(&d, "close_won", "flow.Open->Won", "amount * 2");
+    let d = decide(&p, &record(MAX, &[], false), "advance Won");
+    assert_expression_overflow(&d, "advance", "flow.Open->Won", "amount * 2");
+    let d = decide(&p, &record(MAX, &[], false), "register");
+    assert_expression_overflow(
+        &d,
+        "register",
+        "registration.eligible[0]",
+        "amount + amount",
     );
-    let e = d
-        .errors
-        .iter()
-        .find(|e| e.rule == "cosell.assign[0]")
-        .unwrap_or_else(|| panic!("{}", d.to_json_pretty()));
-    assert!(e.message.contains("arithmetic overflow"), "{}", e.message);
+    // Negative amounts overflow the same way.
+    let d = decide(&p, &record(&format!("-{MAX}"), &[], false), "register");
+    assert_expression_overflow(
+        &d,
+        "register",
+        "registration.eligible[0]",
+        "amount + amount",
+    );
+}
+
+#[test]
+fn an_overflowing_sum_is_an_error_not_a_missing_value() {
+    // (Without the rebates, which would overflow first on these lines.)
+    let p = huge_without(&["rebate "]);
+    let half = "39614081257132168796771975167";
+    let lines = [("1", half), ("1", half), ("1", half)];
+    let d = decide(&p, &record("1", &lines, false), "evaluate");
+    assert_expression_overflow(&d, "evaluate", "cosell.assign[0]", "li.price * li.quantity");
+    // Two lines fit (the sum is just under the maximum).
+    let d = decide(&p, &record("1", &lines[..2], false), "evaluate");
+    assert_eq!(d.outcome, Outcome::Evaluated, "{}", d.to_json_pretty());
+    assert_eq!(
+        d.effects.cosell[0].priority.as_deref(),
+        Some("79228162514264337593543950334.00 USD")
+    );
 }
 
 fn huge_decimal() -> impl Strategy<Value = String> {

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 
 use super::Decider;
 use crate::decision::{CosellEffect, ForecastEffect, Outcome, RuleOutcome};
-use crate::eval::Rec;
+use crate::eval::{NoRec, Rec};
 use crate::value::{cents, money_str, pct_str as pct, Value};
 
 fn forecast_name(f: Forecast) -> &'static str {
@@ -259,8 +259,13 @@ impl Decider<'_> {
                     continue;
                 };
                 if !self.explain {
-                    // The first holding assign decides; priorities are not computed.
+                    // The first holding assign decides. Its priority is computed
+                    // only for an overflow check (an overflowing priority makes the
+                    // decision an error on both paths).
                     if self.check(&env, when) {
+                        if let Some(p) = prio {
+                            env.eval(p, self.vars, &mut NoRec);
+                        }
                         assigned = true;
                         break;
                     }
