@@ -174,21 +174,8 @@ impl Decider<'_> {
         // Rebates only change the explanation, so the no-trace path evaluates them
         // only when they could overflow: when the sum of |line amount| x the sum of
         // |rebate rates| (with a factor 2 of headroom) does not fit in a decimal.
-        let eval_rebates = self.explain
-            || (!cm.rebates.is_empty() && {
-                let rates = cm
-                    .rebates
-                    .iter()
-                    .try_fold(Decimal::ZERO, |acc, rb| acc.checked_add(rb.rate.abs()));
-                let item = |li: usize| (!rec.line_items.is_empty()).then_some(li);
-                let bound = rates.and_then(|r| {
-                    (0..n_lines).try_fold(Decimal::ZERO, |acc, li| match amount_of(item(li)) {
-                        Ok(a) => acc.checked_add(a.unwrap_or_default().abs().checked_mul(r)?),
-                        Err(_) => None,
-                    })
-                });
-                bound.and_then(|b| b.checked_mul(Decimal::TWO)).is_none()
-            });
+        let check_rebates = !self.explain && !cm.rebates.is_empty();
+        let mut abs_sum = Some(Decimal::ZERO);
         let mut total = Decimal::ZERO;
         let mut rebate_total = Decimal::ZERO;
         let mut rebate_by_name: BTreeMap<String, Decimal> = BTreeMap::new();
@@ -227,6 +214,12 @@ impl Decider<'_> {
             }
             let amount_res = amount_of(item);
             let line_amount: Option<Decimal> = amount_res.unwrap_or(None);
+            if check_rebates {
+                abs_sum = match amount_res {
+                    Ok(a) => abs_sum.and_then(|s| s.checked_add(a.unwrap_or_default().abs())),
+                    Err(_) => None,
+                };
+            }
             let line_no = item.map_or(0, |i| i + 1);
             let line_label = match (self.explain, item.is_some()) {
                 (false, _) => String::new(),
@@ -242,7 +235,7 @@ impl Decider<'_> {
             let mut failed = false;
             let mut rate: Option<Decimal> = None;
             // The matched row (0-based index) and its rule id (rows count from 1).
-            let mut row_rule: Option<(String, Span)> = None;
+            let mut row_rule: Option<usize> = None;
             if let Some(table) = &cm.rate {
                 let mut matched: Option<usize> = None;
                 let mut second: Option<usize> = None;
@@ -287,7 +280,7 @@ impl Decider<'_> {
                     (Some(ri), None) => {
                         rate = table.rows.get(ri).map(|r| r.rate);
                         let row = ri + 1;
-                        row_rule = Some((format!("commission.rate.row[{row}]"), row_span(ri)));
+                        row_rule = Some(ri);
                         if self.explain {
                             let mut r = Rec::default();
                             for k in &prog.rate_keys {
@@ -347,21 +340,36 @@ impl Decider<'_> {
                 }
             }
             if line_amount.is_none() && !failed && self.explain {
-                error = Some(format!("{line_label} has no amount"));
+                error = Some(match amount_res {
+                    Err(_) => format!("{} exceeds the decimal range", amount_overflow(&line_label)),
+                    Ok(_) => format!("{line_label} has no amount"),
+                });
             }
-            let line_comm = match (line_amount, rate, &row_rule) {
-                (Some(a), Some(r), Some((rule, span))) => match a.checked_mul(r) {
+            // The matched row's rule id (rows count from 1) and span, for an overflow.
+            let row_of = |ri: usize| {
+                let span = cm
+                    .rate
+                    .as_ref()
+                    .map(|t| t.rows.get(ri).map_or(&t.span, |r| &r.span))
+                    .unwrap_or(&cm.span)
+                    .clone();
+                (format!("commission.rate.row[{}]", ri + 1), span)
+            };
+            let line_comm = match (line_amount, rate, row_rule) {
+                (Some(a), Some(r), Some(ri)) => match a.checked_mul(r) {
                     Some(x) => x,
                     None => {
+                        let (rule, span) = row_of(ri);
                         let what = format!("{line_label}: commission {a} x {}", pct(r));
-                        self.overflowed(rule.clone(), span, what);
+                        self.overflowed(rule, &span, what);
                         overflow = true;
                         break 'lines;
                     }
                 },
-                (None, Some(_), Some((rule, span))) if amount_res.is_err() => {
+                (None, Some(_), Some(ri)) if amount_res.is_err() => {
+                    let (rule, span) = row_of(ri);
                     let what = amount_overflow(&line_label);
-                    self.overflowed(rule.clone(), span, what);
+                    self.overflowed(rule, &span, what);
                     overflow = true;
                     break 'lines;
                 }
@@ -370,7 +378,7 @@ impl Decider<'_> {
             total = match total.checked_add(line_comm) {
                 Some(t) => t,
                 None => {
-                    let (rule, span) = row_rule.clone().unwrap_or_else(|| {
+                    let (rule, span) = row_rule.map(row_of).unwrap_or_else(|| {
                         let span = cm.rate.as_ref().map_or(cm.span.clone(), |t| t.span.clone());
                         ("commission.rate".into(), span)
                     });
@@ -381,7 +389,7 @@ impl Decider<'_> {
                 }
             };
             let mut line_rebates = BTreeMap::new();
-            let rebates = if eval_rebates { &cm.rebates[..] } else { &[] };
+            let rebates = if self.explain { &cm.rebates[..] } else { &[] };
             for (bi, rb) in rebates.iter().enumerate() {
                 let Some(id) = prog.rebates.get(bi).copied() else {
                     continue;
@@ -463,6 +471,59 @@ impl Decider<'_> {
                     error,
                 });
             }
+        }
+        let rates = cm
+            .rebates
+            .iter()
+            .try_fold(Decimal::ZERO, |acc, rb| acc.checked_add(rb.rate.abs()));
+        let bound = abs_sum
+            .zip(rates)
+            .and_then(|(s, r)| s.checked_mul(r))
+            .and_then(|b| b.checked_mul(Decimal::TWO));
+        if check_rebates && !overflow && bound.is_none() {
+            // Rare: the rebates could overflow; evaluate them as the explaining path does.
+            let mut sums = vec![Decimal::ZERO; cm.rebates.len()];
+            let mut total = Some(Decimal::ZERO);
+            'check: for li in 0..n_lines {
+                let item = (!rec.line_items.is_empty()).then_some(li);
+                let mut env = self.env_for(rec, facts);
+                env.item = item;
+                if item.is_none() {
+                    env.items = implicit_lines;
+                    env.item = Some(0);
+                }
+                let amount = amount_of(item);
+                for (bi, rb) in cm.rebates.iter().enumerate() {
+                    let Some(id) = prog.rebates.get(bi).copied() else {
+                        continue;
+                    };
+                    if !self.check(&env, id) {
+                        continue;
+                    }
+                    let amt = match amount {
+                        Ok(a) => a.map_or(Some(Decimal::ZERO), |a| a.checked_mul(rb.rate)),
+                        Err(_) => None,
+                    };
+                    let by_name = sums.get_mut(bi);
+                    match (amt, by_name) {
+                        (Some(x), Some(n)) => {
+                            total = total.and_then(|t| t.checked_add(x));
+                            *n = match n.checked_add(x) {
+                                Some(v) => v,
+                                None => {
+                                    total = None;
+                                    break 'check;
+                                }
+                            };
+                        }
+                        _ => total = None,
+                    }
+                    if total.is_none() {
+                        break 'check;
+                    }
+                }
+            }
+            overflow = total.is_none();
         }
         *self.implicit = implicit;
         if overflow {
