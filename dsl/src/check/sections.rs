@@ -83,36 +83,31 @@ impl Checker<'_> {
         })
     }
 
-    /// A registration key: a bare `account` means the account's normalized identity,
-    /// i.e. `account.domain` (or `account.name` when no domain is declared).
+    /// A registration key: a bare `account` means the account's identity (its
+    /// domain, else its name, else its id, normalized), whatever `record account`
+    /// declares; the engine compares it as such (typed as the account record).
     fn reg_key(&mut self, e: &ast::Expr) -> Option<ir::Expr> {
         if let ExprKind::Path(segs) = &peel(e).kind {
             if let [one] = segs.as_slice() {
                 if one.name == "account" && self.field(RecordKind::Opportunity, "account").is_none()
                 {
-                    let found = self
+                    // A declared `domain` or `name` field keeps the key's reads
+                    // visible to field-usage checks.
+                    let kind = match self
                         .field(RecordKind::Account, "domain")
-                        .or_else(|| self.field(RecordKind::Account, "name"));
-                    if let Some((slot, def)) = found {
-                        let ty = def.ty.clone();
-                        return Some(ir::Expr {
-                            kind: ir::ExprKind::Field {
-                                record: RecordKind::Account,
-                                slot,
-                            },
-                            ty,
-                            span: e.span.clone(),
-                        });
-                    }
-                    let d = Self::diag(
-                        Code::UnknownField,
-                        &e.span,
-                        "`account` as a key needs `account.domain` or `account.name`",
-                    )
-                    .label("the account has no domain or name field")
-                    .help("declare `domain: text` in `record account`");
-                    self.emit(d);
-                    return None;
+                        .or_else(|| self.field(RecordKind::Account, "name"))
+                    {
+                        Some((slot, _)) => ir::ExprKind::Field {
+                            record: RecordKind::Account,
+                            slot,
+                        },
+                        None => ir::ExprKind::Const(ir::Const::None),
+                    };
+                    return Some(ir::Expr {
+                        kind,
+                        ty: Type::Record(RecordKind::Account),
+                        span: e.span.clone(),
+                    });
                 }
             }
         }

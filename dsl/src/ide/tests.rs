@@ -138,18 +138,6 @@ fn every_rename_lints_clean() {
                 continue;
             }
             let new_name = format!("{}_renamed", ix.name(o.symbol).unwrap());
-            // A bare `account` key means `account.domain` (or `account.name`): renaming
-            // that field would change what the key means, so it is refused.
-            let account_key = matches!(o.symbol, Symbol::Field(i)
-                if ix.fields[i as usize].record == RecordKind::Account
-                    && ["domain", "name"].contains(&ix.fields[i as usize].name.as_str()));
-            if account_key && text.contains(" on account,") {
-                assert!(matches!(
-                    rename(&src, &ix, o.span.start, &new_name),
-                    Err(RenameError::WouldBreak { .. })
-                ));
-                continue;
-            }
             let edits = rename(&src, &ix, o.span.start, &new_name).unwrap_or_else(|e| {
                 panic!("{name}: renaming `{}`: {e}", ix.name(o.symbol).unwrap())
             });

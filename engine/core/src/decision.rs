@@ -335,6 +335,10 @@ pub struct CommissionEffect {
     pub computed: String,
     pub total: String,
     pub rebate_total: String,
+    /// Who receives every rebate (the registering partner, outside the split); absent
+    /// when the commission is not attributed (no rebate is paid).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebate_partner: Option<String>,
     pub shares: Vec<ShareEffect>,
 }
 
@@ -500,7 +504,10 @@ impl Decision {
             }
         }
         if let Some(c) = &mut fx.commission {
-            for s in [&mut c.partner, &mut c.reason].into_iter().flatten() {
+            for s in [&mut c.partner, &mut c.reason, &mut c.rebate_partner]
+                .into_iter()
+                .flatten()
+            {
                 fix(s);
             }
             for l in &mut c.lines {

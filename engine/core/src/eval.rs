@@ -3,6 +3,7 @@
 //! recorded error. A [`Recorder`] observes the fields and built-ins read; the no-trace
 //! recorder compiles away, so the fast path does not allocate.
 
+use std::cell::Cell;
 use std::cmp::Ordering;
 
 use dealflow_dsl::ir::{BinOp, Builtin, Func, Quantifier, RecordKind};
@@ -68,6 +69,9 @@ pub struct Env<'a> {
     pub flags: &'a [Value],
     /// The policy time zone (for `date()`).
     pub tz: Option<chrono_tz::Tz>,
+    /// Set when an arithmetic overflow happened in an evaluation (on both paths;
+    /// a decision whose no-trace evaluation overflowed is an error).
+    pub overflow: &'a Cell<bool>,
 }
 
 fn slot(vals: &[Value], s: u32) -> Value {
@@ -200,14 +204,21 @@ impl<'a> Env<'a> {
                 Value::Bool(b) => Value::Bool(!b),
                 _ => Value::Absent,
             },
-            Node::Neg(a) => match self.eval_node(*a, vars, rec) {
-                Value::Int(i) => i.checked_neg().map(Value::Int).unwrap_or(Value::Absent),
-                Value::Dec(d) => Value::Dec(-d),
-                Value::Money(d) => Value::Money(-d),
-                Value::Pct(d) => Value::Pct(-d),
-                Value::Dur(s) => s.checked_neg().map(Value::Dur).unwrap_or(Value::Absent),
-                _ => Value::Absent,
-            },
+            Node::Neg(a) => {
+                let v = match self.eval_node(*a, vars, rec) {
+                    Value::Int(i) => i.checked_neg().map(Value::Int),
+                    Value::Dec(d) => Some(Value::Dec(-d)),
+                    Value::Money(d) => Some(Value::Money(-d)),
+                    Value::Pct(d) => Some(Value::Pct(-d)),
+                    Value::Dur(s) => s.checked_neg().map(Value::Dur),
+                    _ => Some(Value::Absent),
+                };
+                v.unwrap_or_else(|| {
+                    self.overflow.set(true);
+                    rec.error(id, ArithError::Overflow);
+                    Value::Absent
+                })
+            }
             Node::And(a, b) => Value::Bool(
                 self.eval_node(*a, vars, rec).truthy() && self.eval_node(*b, vars, rec).truthy(),
             ),
@@ -272,6 +283,9 @@ impl<'a> Env<'a> {
                 match arith(*op, &x, &y, *kind) {
                     Ok(v) => v,
                     Err(e) => {
+                        if e == ArithError::Overflow {
+                            self.overflow.set(true);
+                        }
                         rec.error(id, e);
                         Value::Absent
                     }
@@ -362,7 +376,18 @@ impl<'a> Env<'a> {
                 Quantifier::Sum => {
                     sum = Some(match sum {
                         None => v,
-                        Some(acc) => arith(BinOp::Add, &acc, &v, kind).unwrap_or(Value::Absent),
+                        Some(acc) => match arith(BinOp::Add, &acc, &v, kind) {
+                            Ok(s) => s,
+                            Err(e) => {
+                                // An overflowing sum is an error of the body, not a
+                                // silently missing value; the rest is not added.
+                                if e == ArithError::Overflow {
+                                    self.overflow.set(true);
+                                }
+                                rec.error(body, e);
+                                return Value::Absent;
+                            }
+                        },
                     })
                 }
             }
@@ -523,6 +548,15 @@ fn lower_eq(t: &str, w: &str) -> bool {
 }
 
 // ------------------------------------------------------------------ specialised closures
+
+/// `r`, noting an overflow (`None`) in the environment.
+#[inline]
+fn overflowed(env: &Env<'_>, r: Option<i64>) -> Option<i64> {
+    if r.is_none() {
+        env.overflow.set(true);
+    }
+    r
+}
 
 /// A compiled condition: `Some(b)` when the expression evaluates to `Bool(b)`, `None`
 /// when it evaluates to anything else (absent).
@@ -761,15 +795,19 @@ impl Builder<'_> {
             }
             (Node::Neg(a), Some(_)) => {
                 let a = self.int(*a);
-                Box::new(move |env, vars| a(env, vars)?.checked_neg())
+                Box::new(move |env, vars| overflowed(env, a(env, vars)?.checked_neg()))
             }
             (Node::Arith(op, a, b, _), Some(_)) => {
                 let (fa, fb) = (self.int(*a), self.int(*b));
-                match op {
-                    BinOp::Add => Box::new(move |e, v| fa(e, v)?.checked_add(fb(e, v)?)),
-                    BinOp::Sub => Box::new(move |e, v| fa(e, v)?.checked_sub(fb(e, v)?)),
-                    _ => Box::new(move |e, v| fa(e, v)?.checked_mul(fb(e, v)?)),
-                }
+                let f: fn(i64, i64) -> Option<i64> = match op {
+                    BinOp::Add => i64::checked_add,
+                    BinOp::Sub => i64::checked_sub,
+                    _ => i64::checked_mul,
+                };
+                Box::new(move |e, v| {
+                    let (x, y) = (fa(e, v)?, fb(e, v)?);
+                    overflowed(e, f(x, y))
+                })
             }
             (Node::Call(Func::DaysBetween, a, Some(b)), _) => {
                 let (x, y) = (self.side(*a), self.side(*b));
@@ -1193,6 +1231,7 @@ mod tests {
                 facts: &facts,
                 flags: &flags,
                 tz: p.calendar.as_ref().map(crate::BusinessCalendar::tz),
+                overflow: &Cell::new(false),
             };
             for id in 0..prog.nodes.len() as ExprId {
                 let Some(f) = prog.fast.cond(id) else {

@@ -44,11 +44,13 @@ pub mod doc;
 pub mod eval;
 mod explain;
 pub mod facts;
+pub mod identity;
 pub mod record;
 pub mod rules;
 pub mod value;
 pub mod workflow;
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
@@ -309,6 +311,7 @@ impl Policy {
         let mut out = Out::default();
         let mut vars = vec![Value::Absent; self.prog.vars];
         let (mut flag_vals, mut keys, mut implicit) = (Vec::new(), Vec::new(), Vec::new());
+        let overflow = Cell::new(false);
         let mut d = Decider {
             c: self.compiled(),
             names: &names,
@@ -323,8 +326,12 @@ impl Policy {
             keys: &mut keys,
             implicit: &mut implicit,
             out: &mut out,
+            overflow: &overflow,
         };
         d.run(action);
+        if overflow.get() && out.outcome != Some(Outcome::Error) {
+            self.undecided_on_overflow(&mut out, record, action, ctx, now);
+        }
         let mut decision = Decision {
             outcome: out.outcome.unwrap_or(Outcome::Error),
             action: action.to_string(),
@@ -355,6 +362,50 @@ impl Policy {
             self.redact(&mut decision, viewer, record, ctx);
         }
         decision
+    }
+
+    /// An expression of the explained decision overflowed. When the no-trace path
+    /// (which evaluates exactly what the outcome depends on) overflowed too, the
+    /// action is not decided: outcome `error`, no effects, and an `action.<action>`
+    /// reason at the first overflowing expression. Otherwise the overflow was in
+    /// an expression evaluated only for the explanation (a later rule of a
+    /// decided choice); it stays an evaluation error with the value missing.
+    fn undecided_on_overflow(
+        &self,
+        out: &mut Out,
+        record: &Record,
+        action: &Action,
+        ctx: &Context,
+        now: DateTime<Utc>,
+    ) {
+        if self.decide_fast(record, action, ctx, now).outcome != Outcome::Error {
+            return;
+        }
+        out.outcome = Some(Outcome::Error);
+        out.effects = decision::Effects {
+            currency: std::mem::take(&mut out.effects.currency),
+            ..Default::default()
+        };
+        out.to_pass.clear();
+        let name = match action {
+            Action::Advance { .. } => "advance",
+            Action::Register => "register",
+            Action::Evaluate => "evaluate",
+            Action::CloseWon => "close_won",
+            Action::CloseLost => "close_lost",
+            Action::RouteLead => "route_lead",
+        };
+        if let Some((rule, location, text)) = out.overflow_at.clone() {
+            out.reasons.push(decision::Reason {
+                rule: format!("action.{name}"),
+                location,
+                outcome: decision::RuleOutcome::Fail,
+                values: decision::Values::default(),
+                message: format!(
+                    "arithmetic overflow in `{text}` (`{rule}`) exceeds the decimal range; the action cannot be decided"
+                ),
+            });
+        }
     }
 
     /// Checks that the policy can decide `action` as asked: an `advance` names a
@@ -496,6 +547,7 @@ impl Policy {
         }
         out.outcome = None;
         out.summary = Summary::default();
+        let overflow = Cell::new(false);
         let mut d = Decider {
             c: self.compiled(),
             names: &names,
@@ -510,6 +562,7 @@ impl Policy {
             keys,
             implicit,
             out,
+            overflow: &overflow,
         };
         d.run(action);
         let fast = FastDecision {
@@ -616,8 +669,10 @@ impl Policy {
                     s.partner = "another partner".into();
                 }
             }
-            if c.partner.as_ref().is_some_and(|p| foreign.contains(p)) {
-                c.partner = Some("another partner".into());
+            for p in [&mut c.partner, &mut c.rebate_partner] {
+                if p.as_ref().is_some_and(|p| foreign.contains(p)) {
+                    *p = Some("another partner".into());
+                }
             }
         }
         if let Some(r) = &mut d.effects.routing {

@@ -224,41 +224,10 @@ impl RecordErrors {
     }
 }
 
-/// Normalizes text for duplicate/conflict comparisons: lowercase, without a scheme,
-/// `www.`, punctuation or a trailing legal suffix (inc, llc, ltd, gmbh, corp...).
+/// Normalizes text for duplicate/conflict comparisons (see
+/// [`crate::identity::normalize_key`]).
 pub fn normalize_key(s: &str) -> String {
-    let mut t = s.trim().to_lowercase();
-    for p in ["https://", "http://"] {
-        if let Some(rest) = t.strip_prefix(p) {
-            t = rest.to_string();
-        }
-    }
-    if let Some(rest) = t.strip_prefix("www.") {
-        t = rest.to_string();
-    }
-    if let Some(i) = t.find('/') {
-        t.truncate(i);
-    }
-    let cleaned: String = t
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect();
-    let mut words: Vec<&str> = cleaned.split_whitespace().collect();
-    const SUFFIXES: [&str; 9] = [
-        "inc",
-        "llc",
-        "ltd",
-        "gmbh",
-        "corp",
-        "corporation",
-        "co",
-        "plc",
-        "ag",
-    ];
-    while words.len() > 1 && words.last().is_some_and(|w| SUFFIXES.contains(w)) {
-        words.pop();
-    }
-    words.concat()
+    crate::identity::normalize_key(s)
 }
 
 /// "Did you mean" among candidates (Jaro-Winkler >= 0.8).
@@ -648,7 +617,14 @@ impl<'a> Parser<'a> {
                 self.err(
                     path,
                     RecordErrorKind::OutOfRange,
-                    format!("`{raw}` is negative; a {what} cannot be below zero"),
+                    format!(
+                        "`{raw}` is negative; {} {what} cannot be below zero",
+                        if what.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                            "an"
+                        } else {
+                            "a"
+                        }
+                    ),
                     None,
                 );
                 None

@@ -102,6 +102,14 @@ impl Policy {
         }
 
         if let Some(r) = &p.registration {
+            // `register` on a deal in a won or lost stage is denied at that stage.
+            for st in p.stages.iter().filter(|s| s.kind != StageKind::Open) {
+                c.add(
+                    "registration",
+                    format!("registration.closed.{}", st.name),
+                    &st.span,
+                );
+            }
             if let Some((_, span)) = &r.open_from {
                 c.add("registration", "registration.open_from".into(), span);
             }
@@ -185,7 +193,9 @@ impl Policy {
             }
             if let Some(table) = &cm.rate {
                 c.add("commission", "commission.rate".into(), &table.span);
+                // Rows count from 1, like line items.
                 for (r, row) in table.rows.iter().enumerate() {
+                    let r = r + 1;
                     c.add("commission", format!("commission.rate.row[{r}]"), &row.span);
                 }
             }

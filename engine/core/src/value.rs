@@ -191,7 +191,7 @@ impl Names<'_> {
             Value::Int(i) => i.to_string(),
             Value::Dec(d) => d.normalize().to_string(),
             Value::Money(d) => format!("{} {}", money_str(*d), self.policy.currency),
-            Value::Pct(d) => format!("{}%", (*d * Decimal::ONE_HUNDRED).normalize()),
+            Value::Pct(d) => pct_str(*d),
             Value::Date(d) => d.to_string(),
             Value::DateTime(d) => rfc3339(*d),
             Value::Dur(s) => render_duration(*s),
@@ -217,10 +217,44 @@ pub fn cents(d: Decimal) -> Decimal {
     d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
 }
 
-/// Money as a decimal string with exactly two places.
+/// A fraction as a percentage (`0.155` is `15.5%`), for any decimal: the point moves
+/// two places in the text, so values near the decimal maximum cannot overflow.
+pub fn pct_str(d: Decimal) -> String {
+    let text = d.normalize().to_string();
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+    let mut frac = frac.to_string();
+    while frac.len() < 2 {
+        frac.push('0');
+    }
+    let (moved, rest) = frac.split_at(2);
+    let whole = format!("{int}{moved}");
+    let whole = whole.trim_start_matches('0');
+    let whole = if whole.is_empty() { "0" } else { whole };
+    let rest = rest.trim_end_matches('0');
+    match (rest.is_empty(), whole == "0" && rest.is_empty()) {
+        (_, true) => "0%".to_string(),
+        (true, false) => format!("{sign}{whole}%"),
+        (false, false) => format!("{sign}{whole}.{rest}%"),
+    }
+}
+
+/// Money as a decimal string with exactly two places (also near the decimal maximum,
+/// where a `Decimal` cannot hold two fractional digits: the digits are then padded).
 pub fn money_str(d: Decimal) -> String {
     let mut r = cents(d);
     r.rescale(2);
+    if r.scale() < 2 {
+        let text = r.to_string();
+        return match text.split_once('.') {
+            None => format!("{text}.00"),
+            Some((_, f)) if f.len() == 1 => format!("{text}0"),
+            Some(_) => text,
+        };
+    }
     // Fast path (same text as `Decimal`'s `Display` at scale 2): integer digits.
     let m = r.mantissa();
     if r.scale() == 2 && m != 0 {
@@ -319,6 +353,15 @@ fn delta(secs: i64) -> Result<TimeDelta, ArithError> {
     TimeDelta::try_seconds(secs).ok_or(ArithError::Overflow)
 }
 
+/// Whole days of a duration, in seconds (rounded down).
+fn whole_days(secs: i64) -> Result<TimeDelta, ArithError> {
+    delta(
+        secs.div_euclid(DAY)
+            .checked_mul(DAY)
+            .ok_or(ArithError::Overflow)?,
+    )
+}
+
 fn dec_op(op: BinOp, x: Decimal, y: Decimal) -> Result<Decimal, ArithError> {
     let r = match op {
         BinOp::Add => x.checked_add(y),
@@ -343,12 +386,12 @@ pub fn arith(op: BinOp, a: &Value, b: &Value, kind: Kind) -> Result<Value, Arith
         (V::Absent, _) | (_, V::Absent) => Ok(V::Absent),
         // Dates and instants stay in years 1..=9999, which the record parser reads back.
         (V::Date(d), V::Dur(s)) | (V::Dur(s), V::Date(d)) if op == BinOp::Add => d
-            .checked_add_signed(delta(s.div_euclid(DAY) * DAY)?)
+            .checked_add_signed(whole_days(*s)?)
             .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
             .map(V::Date)
             .ok_or(ov),
         (V::Date(d), V::Dur(s)) if op == BinOp::Sub => d
-            .checked_sub_signed(delta(s.div_euclid(DAY) * DAY)?)
+            .checked_sub_signed(whole_days(*s)?)
             .filter(|d| (1..=9999).contains(&chrono::Datelike::year(d)))
             .map(V::Date)
             .ok_or(ov),
@@ -425,6 +468,60 @@ mod tests {
     }
 
     #[test]
+    fn money_strings_keep_two_places_near_the_decimal_maximum() {
+        for d in [
+            Decimal::MAX,
+            Decimal::MIN,
+            Decimal::MAX - Decimal::ONE,
+            Decimal::MAX / Decimal::TEN,
+            Decimal::MAX / Decimal::ONE_HUNDRED,
+            Decimal::from_i128_with_scale(79_228_162_514_264_337_593_543_950_335, 1),
+            Decimal::from_i128_with_scale(-79_228_162_514_264_337_593_543_950_335, 1),
+        ] {
+            let s = money_str(d);
+            let (int, frac) = s.split_once('.').unwrap();
+            assert_eq!(frac.len(), 2, "{d} -> {s}");
+            assert!(
+                int.trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_digit()),
+                "{s}"
+            );
+            // The text is the value rounded to cents.
+            assert_eq!(s.parse::<Decimal>().unwrap(), cents(d), "{d} -> {s}");
+        }
+        assert_eq!(money_str(Decimal::MAX), "79228162514264337593543950335.00");
+        assert_eq!(
+            money_str(Decimal::from_i128_with_scale(
+                79_228_162_514_264_337_593_543_950_335,
+                1
+            )),
+            "7922816251426433759354395033.50"
+        );
+    }
+
+    #[test]
+    fn percentages_render_without_overflow() {
+        assert_eq!(pct_str(Decimal::new(15, 2)), "15%");
+        assert_eq!(pct_str(Decimal::new(155, 3)), "15.5%");
+        assert_eq!(pct_str(Decimal::new(1, 4)), "0.01%");
+        assert_eq!(pct_str(Decimal::ONE), "100%");
+        assert_eq!(pct_str(Decimal::new(-25, 2)), "-25%");
+        assert_eq!(pct_str(Decimal::ZERO), "0%");
+        assert_eq!(pct_str(Decimal::new(12, 0)), "1200%");
+        assert_eq!(pct_str(Decimal::MAX), "7922816251426433759354395033500%");
+        assert_eq!(pct_str(Decimal::MIN), "-7922816251426433759354395033500%");
+        for d in [
+            Decimal::new(7, 1),
+            Decimal::new(123_456, 4),
+            Decimal::new(-5, 3),
+        ] {
+            let want = format!("{}%", (d * Decimal::ONE_HUNDRED).normalize());
+            assert_eq!(pct_str(d), want);
+        }
+    }
+
+    #[test]
     fn durations_render_compactly() {
         assert_eq!(render_duration(90 * DAY), "90d");
         assert_eq!(render_duration(DAY + 3600 * 4 + 1800), "1d 4h 30min");
@@ -441,6 +538,16 @@ mod tests {
             arith(BinOp::Div, &Value::Int(1), &Value::Int(0), Kind::Dec),
             Err(ArithError::DivideByZero)
         );
+        // Durations near the `i64` range overflow instead of panicking.
+        let date = Value::Date(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap());
+        for s in [i64::MIN, i64::MIN + 1, i64::MAX] {
+            for op in [BinOp::Add, BinOp::Sub] {
+                assert_eq!(
+                    arith(op, &date, &Value::Dur(s), Kind::Date),
+                    Err(ArithError::Overflow)
+                );
+            }
+        }
         assert_eq!(
             arith(BinOp::Mul, &Value::Int(2), &Value::Dur(DAY), Kind::Dur),
             Ok(Value::Dur(2 * DAY))

@@ -100,15 +100,20 @@ fn commission_without_line_items_reads_item_fields_from_the_opportunity() {
     assert_eq!(d.outcome, Outcome::Approved);
     // (Gold, [Security, Cloud]) 10% of 120_000, not (Gold, _) 8%.
     assert_eq!(d.effects.amounts["commission"], "12000.00");
-    let row = reason(&d, "commission.rate.row[1]");
+    // Rows count from 1: `(Gold, [Security, Cloud]) 10%` is the second row.
+    let row = reason(&d, "commission.rate.row[2]");
     assert_eq!(row.outcome, RuleOutcome::Pass);
+    assert_eq!(
+        row.location.to_string(),
+        location_of("(Gold, [Security, Cloud]) 10%")
+    );
     assert_eq!(
         row.values.get("item.product_family").as_deref(),
         Some("Security")
     );
     assert!(
         row.message
-            .starts_with("the opportunity: row 1 matches, rate 10%"),
+            .starts_with("the opportunity: row 2 matches, rate 10%"),
         "{}",
         row.message
     );
@@ -170,12 +175,12 @@ commission {
     let d = decide(&p, &deal("Cloud"), "close_won", "", "vendor");
     assert_eq!(d.effects.amounts["commission"], "20000.00");
     assert_eq!(d.effects.amounts["rebate.big"], "2000.00");
-    let row = reason(&d, "commission.rate.row[0]");
+    let row = reason(&d, "commission.rate.row[1]");
     // `product` is an integer on the opportunity but text on the line: not copied.
     assert_eq!(row.values.get("item.product").as_deref(), Some("(missing)"));
     let d = decide(&p, &deal("Hardware"), "close_won", "", "vendor");
     assert_eq!(d.effects.amounts["commission"], "10000.00");
-    let row = reason(&d, "commission.rate.row[1]");
+    let row = reason(&d, "commission.rate.row[2]");
     assert_eq!(row.values.get("item.family").as_deref(), Some("(missing)"));
 }
 
@@ -383,4 +388,86 @@ fn no_extension_past_the_limit_or_after_expiry() {
     assert!(reasons(&denied, "registration.extend").is_empty());
     let unregistered = decide(&p, EXTENDABLE, "advance ClosedLost", "", "vendor");
     assert!(reasons(&unregistered, "registration.extend").is_empty());
+}
+
+/// A Gold deal with a 100-unit line (the volume rebate applies) and an influencer
+/// sharing the commission 70/30.
+const GOLD_VOLUME_WITH_INFLUENCER: &str = r#"
+id: OPP-1002
+stage: NegotiationClosing
+fields:
+  amount: 20000
+  close_date: 2026-12-15
+  product_family: Security
+  region: NA
+  influencer: P-INF
+  budget_process: true
+  decision_maker: "CFO Jane Roe"
+  need: "replace the firewalls"
+  timeline: 2026-12-31
+  demo_completed: 2026-10-01
+  proposal_sent: 2026-10-15
+  po_number: PO-1
+line_items:
+  - { product: FW-1, product_family: Security, quantity: 100, price: 200 }
+partner: { id: P-ACME, name: Acme Networks, tier: Gold }
+account: { id: A-100, domain: globex.com, owner: channel, industry: Commercial }
+registration: { id: R-1, partner_id: P-ACME, status: approved, submitted_at: 2026-09-01T10:00:00Z, approved_at: 2026-09-02T10:00:00Z }
+"#;
+
+/// Rebates go in full to the registering partner, outside the split, and the
+/// decision says so in the commission effect and in every rebate reason.
+#[test]
+fn rebates_name_their_recipient_and_stay_outside_the_split() {
+    let p = policy();
+    let d = decide(&p, GOLD_VOLUME_WITH_INFLUENCER, "close_won", "", "vendor");
+    assert_eq!(d.outcome, Outcome::Approved, "{}", d.to_json_pretty());
+    let cm = d.effects.commission.as_ref().unwrap();
+    assert_eq!(cm.rebate_partner.as_deref(), Some("P-ACME"));
+    // 1% of 20,000; the split shares only the 10% commission (2,000).
+    assert_eq!(d.effects.amounts["rebate.volume_bonus"], "200.00");
+    assert_eq!(cm.total, "2000.00");
+    let shares: Vec<(&str, &str)> = cm
+        .shares
+        .iter()
+        .map(|s| (s.partner.as_str(), s.amount.as_str()))
+        .collect();
+    assert_eq!(shares, [("P-ACME", "1400.00"), ("P-INF", "600.00")]);
+    let r = reason(&d, "commission.rebate.volume_bonus");
+    assert_eq!(r.outcome, RuleOutcome::Pass);
+    assert!(
+        r.message
+            .ends_with("= 200.00 USD; paid to the registering partner `P-ACME`, outside the split"),
+        "{}",
+        r.message
+    );
+    // The influencer asking about the registering partner's deal is shown nothing of
+    // it (a partner sees decisions on its own deals only), so not who gets the rebate.
+    let d = decide(
+        &p,
+        GOLD_VOLUME_WITH_INFLUENCER,
+        "close_won",
+        "",
+        "partner:P-INF",
+    );
+    assert_eq!(d.outcome, Outcome::Error);
+    assert!(d.effects.commission.is_none());
+    assert!(!d.to_json_pretty().contains("P-ACME"));
+}
+
+#[test]
+fn rebates_of_an_unattributed_deal_are_not_paid_and_say_why() {
+    let p = policy();
+    // Approved after the close: not attributed.
+    let rec = GOLD_VOLUME_WITH_INFLUENCER.replace(
+        "approved_at: 2026-09-02T10:00:00Z",
+        "approved_at: 2026-11-28T10:00:00Z",
+    );
+    let d = decide(&p, &rec, "close_won", "", "vendor");
+    let cm = d.effects.commission.as_ref().unwrap();
+    assert!(!cm.attributed);
+    assert_eq!(cm.rebate_partner, None);
+    assert_eq!(d.effects.amounts["rebate"], "0.00");
+    let r = reason(&d, "commission.rebate.volume_bonus");
+    assert!(r.message.contains("; not paid: "), "{}", r.message);
 }

@@ -8,18 +8,14 @@
 
 use std::collections::BTreeMap;
 
-use dealflow_dsl::ir::{self, MatchMode, RecordKind, SplitRole, Type};
+use dealflow_dsl::ir::{self, MatchMode, RecordKind, Span, SplitRole, Type};
 use rust_decimal::Decimal;
 
 use super::Decider;
-use crate::decision::{CommissionEffect, CommissionLine, RuleOutcome, ShareEffect};
+use crate::decision::{CommissionEffect, CommissionLine, EvalError, RuleOutcome, ShareEffect};
 use crate::eval::{NoRec, Rec};
 use crate::facts::Facts;
-use crate::value::{cents, money_str, Value};
-
-fn pct(d: Decimal) -> String {
-    format!("{}%", (d * Decimal::ONE_HUNDRED).normalize())
-}
+use crate::value::{cents, money_str, pct_str as pct, Value};
 
 /// A type without its `?`.
 fn base(t: &Type) -> &Type {
@@ -126,17 +122,66 @@ impl LinePlan {
 }
 
 impl Decider<'_> {
+    /// Records an arithmetic overflow of the engine's own money arithmetic (a line
+    /// amount, a commission, a sum, a rebate, a share, a weighted amount, a discount):
+    /// a `fail` reason with the rule's id and location saying what overflowed, and the
+    /// same as an evaluation error. The caller makes the decision's outcome `error`.
+    pub(super) fn overflowed(&mut self, rule: String, span: &Span, what: String) {
+        if !self.explain {
+            return;
+        }
+        let message = format!(
+            "arithmetic overflow: {what} exceeds the decimal range; the decision cannot be made"
+        );
+        self.out.errors.push(EvalError {
+            rule: rule.clone(),
+            location: self.loc(span),
+            message: message.clone(),
+        });
+        self.fail(rule, span, message);
+    }
+
     /// Computes commission with the given facts (closing facts: close time = now).
-    pub(super) fn commission(&mut self, facts: &Facts<'_>) {
+    /// False when an amount overflowed (see [`Decider::overflowed`]): no commission
+    /// is computed and the decision is an error.
+    pub(super) fn commission(&mut self, facts: &Facts<'_>) -> bool {
         let c = self.c;
-        let Some(cm) = &c.p.commission else { return };
+        let Some(cm) = &c.p.commission else {
+            return true;
+        };
         let prog = &c.prog.commission;
         let wk = c.prog.well_known;
         let rec = self.rec;
         let n_lines = rec.line_items.len().max(1);
+        // The amount of line `li` (None: missing), or the quantity and price whose
+        // product overflows.
+        let opp_amount = self.amount().num();
+        let amount_of = |li: Option<usize>| -> Result<Option<Decimal>, (Decimal, Decimal)> {
+            match li.and_then(|i| rec.line_items.get(i)) {
+                None => Ok(opp_amount),
+                Some(fields) => {
+                    let get = |s: Option<u32>| {
+                        s.and_then(|s| fields.get(s as usize)).and_then(Value::num)
+                    };
+                    match (get(wk.item_quantity), get(wk.item_price)) {
+                        (Some(q), Some(p)) => q.checked_mul(p).map(Some).ok_or((q, p)),
+                        (None, Some(p)) => Ok(Some(p)),
+                        _ => Ok(get(wk.item_amount)),
+                    }
+                }
+            }
+        };
+        // Rebates only change the explanation, so the no-trace path evaluates them
+        // only when they could overflow: when the sum of |line amount| x the sum of
+        // |rebate rates| (with a factor 2 of headroom) does not fit in a decimal.
+        let check_rebates = !self.explain && !cm.rebates.is_empty();
+        let mut abs_sum = Some(Decimal::ZERO);
         let mut total = Decimal::ZERO;
         let mut rebate_total = Decimal::ZERO;
         let mut rebate_by_name: BTreeMap<String, Decimal> = BTreeMap::new();
+        // Indices (into the reasons) of the rebate reasons, completed with the
+        // recipient once attribution is known.
+        let mut rebate_reasons: Vec<usize> = Vec::new();
         let mut lines = Vec::new();
         let mut rebate_used = vec![false; if self.explain { cm.rebates.len() } else { 0 }];
         // The values a rebate read the first time it did not hold (for its skip reason).
@@ -157,7 +202,8 @@ impl Decider<'_> {
             true => implicit.get(..1).unwrap_or(&[]),
             false => &[],
         };
-        for li in 0..n_lines {
+        let mut overflow = false;
+        'lines: for li in 0..n_lines {
             let item = (!rec.line_items.is_empty()).then_some(li);
             let mut env = self.env_for(rec, facts);
             env.item = item;
@@ -166,28 +212,30 @@ impl Decider<'_> {
                 env.items = implicit_lines;
                 env.item = Some(0);
             }
-            let line_amount: Option<Decimal> = match item.and_then(|i| rec.line_items.get(i)) {
-                None => self.amount().num(),
-                Some(fields) => {
-                    let get = |s: Option<u32>| {
-                        s.and_then(|s| fields.get(s as usize)).and_then(Value::num)
-                    };
-                    match (get(wk.item_quantity), get(wk.item_price)) {
-                        (Some(q), Some(p)) => Some(q * p),
-                        (None, Some(p)) => Some(p),
-                        _ => get(wk.item_amount),
-                    }
-                }
-            };
+            let amount_res = amount_of(item);
+            let line_amount: Option<Decimal> = amount_res.unwrap_or(None);
+            if check_rebates {
+                abs_sum = match amount_res {
+                    Ok(a) => abs_sum.and_then(|s| s.checked_add(a.unwrap_or_default().abs())),
+                    Err(_) => None,
+                };
+            }
             let line_no = item.map_or(0, |i| i + 1);
             let line_label = match (self.explain, item.is_some()) {
                 (false, _) => String::new(),
                 (true, true) => format!("line {line_no}"),
                 (true, false) => "the opportunity".to_string(),
             };
+            // What overflowed in the line amount, for the rule that uses it.
+            let amount_overflow = |label: &str| match amount_res {
+                Err((q, p)) => format!("{label}: quantity x price ({q} x {p})"),
+                Ok(_) => String::new(),
+            };
             let mut error: Option<String> = None;
             let mut failed = false;
             let mut rate: Option<Decimal> = None;
+            // The matched row (0-based index) and its rule id (rows count from 1).
+            let mut row_rule: Option<usize> = None;
             if let Some(table) = &cm.rate {
                 let mut matched: Option<usize> = None;
                 let mut second: Option<usize> = None;
@@ -231,13 +279,15 @@ impl Decider<'_> {
                 match (matched, second) {
                     (Some(ri), None) => {
                         rate = table.rows.get(ri).map(|r| r.rate);
+                        let row = ri + 1;
+                        row_rule = Some(ri);
                         if self.explain {
                             let mut r = Rec::default();
                             for k in &prog.rate_keys {
                                 env.eval(*k, self.vars, &mut r);
                             }
                             let msg = format!(
-                                "{line_label}: row {ri} matches, rate {} on {} {}",
+                                "{line_label}: row {row} matches, rate {} on {} {}",
                                 pct(rate.unwrap_or_default()),
                                 line_amount
                                     .map(money_str)
@@ -245,7 +295,7 @@ impl Decider<'_> {
                                 c.p.currency
                             );
                             self.reason(
-                                format!("commission.rate.row[{ri}]"),
+                                format!("commission.rate.row[{row}]"),
                                 &row_span(ri),
                                 RuleOutcome::Pass,
                                 &r,
@@ -257,7 +307,9 @@ impl Decider<'_> {
                         failed = true;
                         if self.explain {
                             error = Some(format!(
-                                "{line_label}: rows {a} and {b} both match a `unique match` table"
+                                "{line_label}: rows {} and {} both match a `unique match` table",
+                                a + 1,
+                                b + 1
                             ));
                         }
                     }
@@ -288,15 +340,55 @@ impl Decider<'_> {
                 }
             }
             if line_amount.is_none() && !failed && self.explain {
-                error = Some(format!("{line_label} has no amount"));
+                error = Some(match amount_res {
+                    Err(_) => format!("{} exceeds the decimal range", amount_overflow(&line_label)),
+                    Ok(_) => format!("{line_label} has no amount"),
+                });
             }
-            let line_comm = match (line_amount, rate) {
-                (Some(a), Some(r)) => a * r,
+            // The matched row's rule id (rows count from 1) and span, for an overflow.
+            let row_of = |ri: usize| {
+                let span = cm
+                    .rate
+                    .as_ref()
+                    .map(|t| t.rows.get(ri).map_or(&t.span, |r| &r.span))
+                    .unwrap_or(&cm.span)
+                    .clone();
+                (format!("commission.rate.row[{}]", ri + 1), span)
+            };
+            let line_comm = match (line_amount, rate, row_rule) {
+                (Some(a), Some(r), Some(ri)) => match a.checked_mul(r) {
+                    Some(x) => x,
+                    None => {
+                        let (rule, span) = row_of(ri);
+                        let what = format!("{line_label}: commission {a} x {}", pct(r));
+                        self.overflowed(rule, &span, what);
+                        overflow = true;
+                        break 'lines;
+                    }
+                },
+                (None, Some(_), Some(ri)) if amount_res.is_err() => {
+                    let (rule, span) = row_of(ri);
+                    let what = amount_overflow(&line_label);
+                    self.overflowed(rule, &span, what);
+                    overflow = true;
+                    break 'lines;
+                }
                 _ => Decimal::ZERO,
             };
-            total += line_comm;
+            total = match total.checked_add(line_comm) {
+                Some(t) => t,
+                None => {
+                    let (rule, span) = row_rule.map(row_of).unwrap_or_else(|| {
+                        let span = cm.rate.as_ref().map_or(cm.span.clone(), |t| t.span.clone());
+                        ("commission.rate".into(), span)
+                    });
+                    let what = format!("the sum of line commissions up to {line_label}");
+                    self.overflowed(rule, &span, what);
+                    overflow = true;
+                    break 'lines;
+                }
+            };
             let mut line_rebates = BTreeMap::new();
-            // Rebates are explanation only (the fast path returns the commission).
             let rebates = if self.explain { &cm.rebates[..] } else { &[] };
             for (bi, rb) in rebates.iter().enumerate() {
                 let Some(id) = prog.rebates.get(bi).copied() else {
@@ -309,10 +401,41 @@ impl Decider<'_> {
                     }
                     continue;
                 }
-                let amt = line_amount.map(|a| a * rb.rate).unwrap_or_default();
-                rebate_total += amt;
+                let rule = format!("commission.rebate.{}", rb.name);
+                let amt = match line_amount.map(|a| a.checked_mul(rb.rate)) {
+                    Some(Some(x)) => x,
+                    None if amount_res.is_err() => {
+                        self.overflowed(rule, &rb.span, amount_overflow(&line_label));
+                        overflow = true;
+                        break 'lines;
+                    }
+                    None => Decimal::ZERO,
+                    Some(None) => {
+                        let what = format!(
+                            "{line_label}: rebate `{}` {} x {}",
+                            rb.name,
+                            line_amount.unwrap_or_default(),
+                            pct(rb.rate)
+                        );
+                        self.overflowed(rule, &rb.span, what);
+                        overflow = true;
+                        break 'lines;
+                    }
+                };
+                let by_name = rebate_by_name.entry(rb.name.clone()).or_default();
+                match (rebate_total.checked_add(amt), by_name.checked_add(amt)) {
+                    (Some(t), Some(n)) => {
+                        rebate_total = t;
+                        *by_name = n;
+                    }
+                    _ => {
+                        let what = format!("the sum of rebates up to {line_label}");
+                        self.overflowed(rule, &rb.span, what);
+                        overflow = true;
+                        break 'lines;
+                    }
+                }
                 if self.explain {
-                    *rebate_by_name.entry(rb.name.clone()).or_default() += amt;
                     line_rebates.insert(rb.name.clone(), money_str(amt));
                     if let Some(u) = rebate_used.get_mut(bi) {
                         *u = true;
@@ -324,13 +447,8 @@ impl Decider<'_> {
                         money_str(amt),
                         c.p.currency
                     );
-                    self.reason(
-                        format!("commission.rebate.{}", rb.name),
-                        &rb.span,
-                        RuleOutcome::Pass,
-                        &r,
-                        msg,
-                    );
+                    rebate_reasons.push(self.out.reasons.len());
+                    self.reason(rule, &rb.span, RuleOutcome::Pass, &r, msg);
                 }
             }
             if self.explain {
@@ -354,7 +472,64 @@ impl Decider<'_> {
                 });
             }
         }
+        let rates = cm
+            .rebates
+            .iter()
+            .try_fold(Decimal::ZERO, |acc, rb| acc.checked_add(rb.rate.abs()));
+        let bound = abs_sum
+            .zip(rates)
+            .and_then(|(s, r)| s.checked_mul(r))
+            .and_then(|b| b.checked_mul(Decimal::TWO));
+        if check_rebates && !overflow && bound.is_none() {
+            // Rare: the rebates could overflow; evaluate them as the explaining path does.
+            let mut sums = vec![Decimal::ZERO; cm.rebates.len()];
+            let mut total = Some(Decimal::ZERO);
+            'check: for li in 0..n_lines {
+                let item = (!rec.line_items.is_empty()).then_some(li);
+                let mut env = self.env_for(rec, facts);
+                env.item = item;
+                if item.is_none() {
+                    env.items = implicit_lines;
+                    env.item = Some(0);
+                }
+                let amount = amount_of(item);
+                for (bi, rb) in cm.rebates.iter().enumerate() {
+                    let Some(id) = prog.rebates.get(bi).copied() else {
+                        continue;
+                    };
+                    if !self.check(&env, id) {
+                        continue;
+                    }
+                    let amt = match amount {
+                        Ok(a) => a.map_or(Some(Decimal::ZERO), |a| a.checked_mul(rb.rate)),
+                        Err(_) => None,
+                    };
+                    let by_name = sums.get_mut(bi);
+                    match (amt, by_name) {
+                        (Some(x), Some(n)) => {
+                            total = total.and_then(|t| t.checked_add(x));
+                            *n = match n.checked_add(x) {
+                                Some(v) => v,
+                                None => {
+                                    total = None;
+                                    break 'check;
+                                }
+                            };
+                        }
+                        _ => total = None,
+                    }
+                    if total.is_none() {
+                        break 'check;
+                    }
+                }
+            }
+            overflow = total.is_none();
+        }
         *self.implicit = implicit;
+        if overflow {
+            self.out.summary.commission = None;
+            return false;
+        }
         if self.explain {
             for (bi, rb) in cm.rebates.iter().enumerate() {
                 if !rebate_used.get(bi).copied().unwrap_or(true) {
@@ -436,12 +611,33 @@ impl Decider<'_> {
         };
         self.out.summary.commission = Some(credited);
         if !self.explain {
-            return;
+            return true;
         }
         let registering = rec.registering_partner().map(str::to_string);
 
+        // Rebates are paid in full to the registering partner, outside the split;
+        // nothing is paid when the commission is not attributed.
+        let rebate_partner = registering.clone().filter(|_| attributed);
+        let paid = match &rebate_partner {
+            Some(p) => format!("; paid to the registering partner `{p}`, outside the split"),
+            None => format!(
+                "; not paid: {}",
+                why_not
+                    .as_deref()
+                    .map(|w| w.strip_prefix("not attributed: ").unwrap_or(w))
+                    .unwrap_or("the commission is not attributed")
+            ),
+        };
+        for i in rebate_reasons {
+            if let Some(r) = self.out.reasons.get_mut(i) {
+                r.message.push_str(&paid);
+            }
+        }
+
         // Splits.
         let mut shares: Vec<ShareEffect> = Vec::new();
+        let mut share_amounts: Vec<Decimal> = Vec::new();
+        let mut per_partner: BTreeMap<String, Decimal> = BTreeMap::new();
         if attributed {
             let reg_id = registering.clone().unwrap_or_default();
             let mut chosen = None;
@@ -462,11 +658,11 @@ impl Decider<'_> {
                 };
                 self.reason(format!("commission.split[{si}]"), &s.span, outcome, &r, msg);
                 if ok && chosen.is_none() {
-                    chosen = Some(s);
+                    chosen = Some((si, s));
                 }
             }
             let parts: Vec<(String, String, Decimal)> = match chosen {
-                Some(s) => s
+                Some((_, s)) => s
                     .shares
                     .iter()
                     .map(|sh| match &sh.role {
@@ -488,24 +684,63 @@ impl Decider<'_> {
                     .collect(),
                 None => vec![("registering".to_string(), reg_id.clone(), Decimal::ONE)],
             };
-            let mut sum = Decimal::ZERO;
-            for (role, partner, share) in &parts {
-                let amt = cents(credited * share);
-                sum += amt;
+            // Every share but the first is rounded to cents; the first is the rest,
+            // so the shares sum exactly to the total (the remainder cent goes to it).
+            let mut rest = Decimal::ZERO;
+            let mut split_overflow = false;
+            for (k, (_, _, share)) in parts.iter().enumerate() {
+                let amt = match credited.checked_mul(*share) {
+                    Some(a) => cents(a),
+                    None => {
+                        split_overflow = true;
+                        break;
+                    }
+                };
+                if k > 0 {
+                    match rest.checked_add(amt) {
+                        Some(r) => rest = r,
+                        None => {
+                            split_overflow = true;
+                            break;
+                        }
+                    }
+                }
+                share_amounts.push(amt);
+            }
+            if let (Some(first), false) = (credited.checked_sub(rest), split_overflow) {
+                if let Some(a) = share_amounts.first_mut() {
+                    *a = first;
+                }
+                for ((_, partner, _), amt) in parts.iter().zip(&share_amounts) {
+                    let sum = per_partner.entry(partner.clone()).or_default();
+                    match sum.checked_add(*amt) {
+                        Some(x) => *sum = x,
+                        None => split_overflow = true,
+                    }
+                }
+            }
+            match credited.checked_sub(rest) {
+                Some(_) if !split_overflow => {}
+                _ => {
+                    let (rule, span) = match chosen {
+                        Some((si, s)) => (format!("commission.split[{si}]"), s.span.clone()),
+                        None => ("commission.rate".into(), cm.span.clone()),
+                    };
+                    let what = format!("the split of {} {}", money_str(credited), c.p.currency);
+                    self.overflowed(rule, &span, what);
+                    self.out.summary.commission = None;
+                    return false;
+                }
+            }
+            for ((role, partner, share), amt) in parts.iter().zip(&share_amounts) {
                 shares.push(ShareEffect {
                     role: role.clone(),
                     partner: partner.clone(),
                     share: pct(*share),
-                    amount: money_str(amt),
+                    amount: money_str(*amt),
                 });
             }
-            // Remainder cent(s) go to the first share so shares sum to the total.
-            if let Some(first) = shares.first_mut() {
-                let fixed = first.amount.parse::<Decimal>().unwrap_or_default() + (credited - sum);
-                first.amount = money_str(fixed);
-            }
         }
-        let opp_amount = self.amount().num();
         let amounts = &mut self.out.effects.amounts;
         amounts.insert("commission".into(), money_str(credited));
         amounts.insert("rebate".into(), money_str(rebates_credited));
@@ -513,11 +748,6 @@ impl Decider<'_> {
             for (name, amt) in &rebate_by_name {
                 amounts.insert(format!("rebate.{name}"), money_str(*amt));
             }
-        }
-        let mut per_partner: BTreeMap<String, Decimal> = BTreeMap::new();
-        for s in &shares {
-            *per_partner.entry(s.partner.clone()).or_default() +=
-                s.amount.parse::<Decimal>().unwrap_or_default();
         }
         for (p, a) in per_partner {
             amounts.insert(format!("commission.{p}"), money_str(a));
@@ -533,7 +763,9 @@ impl Decider<'_> {
             computed: money_str(computed),
             total: money_str(credited),
             rebate_total: money_str(rebates_credited),
+            rebate_partner,
             shares,
         });
+        true
     }
 }

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 
 use super::Decider;
 use crate::decision::{CosellEffect, ForecastEffect, Outcome, RuleOutcome};
-use crate::eval::Rec;
-use crate::value::{cents, money_str, Value};
+use crate::eval::{NoRec, Rec};
+use crate::value::{cents, money_str, pct_str as pct, Value};
 
 fn forecast_name(f: Forecast) -> &'static str {
     match f {
@@ -18,10 +18,6 @@ fn forecast_name(f: Forecast) -> &'static str {
         Forecast::Commit => "commit",
         Forecast::Closed => "closed",
     }
-}
-
-fn pct(d: Decimal) -> String {
-    format!("{}%", (d * Decimal::ONE_HUNDRED).normalize())
 }
 
 impl Decider<'_> {
@@ -119,15 +115,24 @@ impl Decider<'_> {
                 let Some(id) = c.prog.hygiene.downweights.get(i).copied() else {
                     continue;
                 };
-                if !self.explain {
-                    if self.check(&env, id) {
-                        factor *= d.factor;
-                    }
-                    continue;
-                }
                 let (held, rec) = self.cond(&env, id);
                 if held {
-                    factor *= d.factor;
+                    match factor.checked_mul(d.factor) {
+                        Some(f) => factor = f,
+                        None => {
+                            let what = format!(
+                                "the product of the downweights ({} x {})",
+                                pct(factor),
+                                pct(d.factor)
+                            );
+                            self.overflowed(format!("hygiene.downweight[{i}]"), &d.span, what);
+                            *self.flag_vals = flag_vals;
+                            return Outcome::Error;
+                        }
+                    }
+                }
+                if !self.explain {
+                    continue;
                 }
                 if self.explain {
                     let text = self.etext(id);
@@ -162,7 +167,23 @@ impl Decider<'_> {
             let amount = self.amount().num();
             let weighted = match (amount, excluded) {
                 (_, true) => Decimal::ZERO,
-                (Some(a), false) => cents(a * st.probability * factor),
+                (Some(a), false) => {
+                    match a
+                        .checked_mul(st.probability)
+                        .and_then(|x| x.checked_mul(factor))
+                    {
+                        Some(w) => cents(w),
+                        None => {
+                            let what = format!(
+                                "the weighted amount {a} x {} x {}",
+                                pct(st.probability),
+                                pct(factor)
+                            );
+                            self.overflowed(format!("forecast.{}", st.name), &st.span, what);
+                            return Outcome::Error;
+                        }
+                    }
+                }
                 (None, false) => Decimal::ZERO,
             };
             self.out.summary.weighted_amount = Some(weighted);
@@ -215,7 +236,9 @@ impl Decider<'_> {
         self.cosell();
         if c.p.commission.is_some() {
             let closing = self.facts.closing_now();
-            self.commission(&closing);
+            if !self.commission(&closing) {
+                return Outcome::Error;
+            }
         }
         Outcome::Evaluated
     }
@@ -236,8 +259,13 @@ impl Decider<'_> {
                     continue;
                 };
                 if !self.explain {
-                    // The first holding assign decides; priorities are not computed.
+                    // The first holding assign decides. Its priority is computed
+                    // only for an overflow check (an overflowing priority makes the
+                    // decision an error on both paths).
                     if self.check(&env, when) {
+                        if let Some(p) = prio {
+                            env.eval(p, self.vars, &mut NoRec);
+                        }
                         assigned = true;
                         break;
                     }

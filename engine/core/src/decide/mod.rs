@@ -14,6 +14,7 @@ mod evaluate;
 mod register;
 mod route;
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -59,6 +60,8 @@ pub(crate) struct Out {
     pub errors: Vec<EvalError>,
     pub effects: Effects,
     pub summary: Summary,
+    /// The first expression overflow recorded: rule id, location, expression text.
+    pub overflow_at: Option<(String, Arc<str>, String)>,
 }
 
 /// The compiled policy pieces a decision needs.
@@ -95,6 +98,8 @@ pub(crate) struct Decider<'a> {
     /// Scratch: the implicit line of a deal without line items (commission).
     pub implicit: &'a mut Vec<Vec<Value>>,
     pub out: &'a mut Out,
+    /// Set by any arithmetic overflow of an evaluation (see [`Env::overflow`]).
+    pub overflow: &'a Cell<bool>,
 }
 
 impl<'a> Decider<'a> {
@@ -116,6 +121,7 @@ impl<'a> Decider<'a> {
             facts,
             flags: &NO_VALUES,
             tz: self.c.cal.map(BusinessCalendar::tz),
+            overflow: self.overflow,
         }
     }
 
@@ -203,13 +209,15 @@ impl<'a> Decider<'a> {
                 ArithError::DivideByZero => "division by zero",
                 ArithError::Overflow => "arithmetic overflow",
             };
+            let text = self.text(&at);
+            if *e == ArithError::Overflow && self.out.overflow_at.is_none() {
+                let location = self.c.texts.loc(self.c.src, at.start);
+                self.out.overflow_at = Some((rule.clone(), location, text.clone()));
+            }
             self.out.errors.push(EvalError {
                 rule: rule.clone(),
                 location: self.loc(&at),
-                message: format!(
-                    "{what} in `{}`; the value is treated as missing",
-                    self.text(&at)
-                ),
+                message: format!("{what} in `{text}`; the value is treated as missing"),
             });
         }
         let values = self.values(rec);
@@ -276,6 +284,13 @@ impl<'a> Decider<'a> {
             Action::CloseLost => self.close(StageKind::Lost),
             Action::RouteLead => self.route_lead(),
         };
+        // An overflow in an expression the no-trace path evaluated leaves the
+        // action undecided (the explaining path asks that path, see `Policy::decide`).
+        let outcome = if !self.explain && self.overflow.get() {
+            Outcome::Error
+        } else {
+            outcome
+        };
         self.out.outcome = Some(outcome);
     }
 
@@ -320,8 +335,10 @@ impl<'a> Decider<'a> {
             return Outcome::Error;
         };
         let outcome = self.advance(to);
-        if outcome == Outcome::Approved && kind == StageKind::Won {
-            self.commission(self.facts);
+        if outcome == Outcome::Approved && kind == StageKind::Won && !self.commission(self.facts) {
+            // An amount overflowed: the close cannot be decided.
+            self.out.effects.stage_change = None;
+            return Outcome::Error;
         }
         outcome
     }

@@ -9,14 +9,26 @@ use rust_decimal::Decimal;
 use super::Decider;
 use crate::action::Audience;
 use crate::calendar::{add_duration, date_text, instant_text};
-use crate::compile::{ConflictProg, ExprId};
+use crate::compile::{ConflictProg, ExprId, Node};
 use crate::decision::{
     DiscountEffect, Escalation, Outcome, RegistrationEffect, ReviewEffect, RuleOutcome,
 };
 use crate::eval::{NoRec, Rec};
 use crate::facts::{protection_end, Facts};
+use crate::identity::{same_account, AccountIdentity};
 use crate::record::{normalize_key, Record, RegStatus};
-use crate::value::{money_str, rfc3339, Value};
+use crate::value::{money_str, pct_str, rfc3339, Value};
+
+/// The key values of a record, with the record.
+type KeysOf<'r> = (&'r [Value], &'r Record);
+
+fn identity(r: &Record) -> Option<AccountIdentity<'_>> {
+    r.account.as_ref().map(|acc| AccountIdentity {
+        id: &acc.id,
+        name: acc.name.as_deref(),
+        domain: acc.domain.as_deref(),
+    })
+}
 
 impl Decider<'_> {
     /// Key values of a record (for duplicate/conflict matching).
@@ -27,12 +39,24 @@ impl Decider<'_> {
             .collect()
     }
 
-    fn keys_match(&self, a: &[Value], b: &[Value]) -> bool {
+    /// Whether two records' key values match: a bare `account` key compares the
+    /// accounts' identities (domain, else name, else id: [`same_account`]), text
+    /// compares normalized, a missing value matches nothing.
+    fn keys_match(&self, keys: &[ExprId], (a, ar): KeysOf<'_>, (b, br): KeysOf<'_>) -> bool {
         a.len() == b.len()
-            && a.iter().zip(b).all(|(x, y)| match (x, y) {
-                (Value::Text(p), Value::Text(q)) => normalize_key(p) == normalize_key(q),
-                (Value::Absent, _) | (_, Value::Absent) => false,
-                _ => self.names.eq(x, y),
+            && keys.len() == a.len()
+            && keys.iter().zip(a.iter().zip(b)).all(|(k, (x, y))| {
+                if matches!(self.c.prog.node(*k), Node::AccountKey) {
+                    return match (identity(ar), identity(br)) {
+                        (Some(p), Some(q)) => same_account(p, q),
+                        _ => false,
+                    };
+                }
+                match (x, y) {
+                    (Value::Text(p), Value::Text(q)) => normalize_key(p) == normalize_key(q),
+                    (Value::Absent, _) | (_, Value::Absent) => false,
+                    _ => self.names.eq(x, y),
+                }
             })
     }
 
@@ -61,6 +85,31 @@ impl Decider<'_> {
         let env = self.env();
         let mut denied = false;
         let mut blocked_for_good = false;
+
+        // A deal already won or lost cannot be registered: there is nothing left to
+        // protect, and no change to the request would make it pass.
+        if let Some(st) =
+            c.p.stage(self.rec.stage)
+                .filter(|s| s.kind != StageKind::Open)
+        {
+            if self.explain {
+                let what = if st.kind == StageKind::Won {
+                    "won"
+                } else {
+                    "lost"
+                };
+                self.fail(
+                    format!("registration.closed.{}", st.name),
+                    &st.span,
+                    format!(
+                        "the deal is already {what} (stage `{}`); a closed deal cannot be registered",
+                        st.name
+                    ),
+                );
+                self.out.to_pass.clear();
+            }
+            return Outcome::Denied;
+        }
 
         if let Some((from, span)) = &reg.open_from {
             let ok = self.rec.stage >= *from;
@@ -152,7 +201,7 @@ impl Decider<'_> {
                 }
                 let ofacts = Facts::derive(c.p, c.cal, other, self.cx, self.now, false);
                 let theirs = self.keys_of(other, &ofacts, &keys);
-                if !self.keys_match(&mine, &theirs) {
+                if !self.keys_match(&keys, (&mine, self.rec), (&theirs, other)) {
                     continue;
                 }
                 found = true;
@@ -247,7 +296,7 @@ impl Decider<'_> {
                         };
                         let ofacts = Facts::derive(c.p, c.cal, other, self.cx, self.now, false);
                         let theirs = self.keys_of(other, &ofacts, &keys);
-                        if !self.keys_match(&mine, &theirs) {
+                        if !self.keys_match(&keys, (&mine, self.rec), (&theirs, other)) {
                             continue;
                         }
                         held = true;
@@ -468,14 +517,14 @@ impl Decider<'_> {
         let mut dfacts = self.facts.clone();
         dfacts.set_approved(auto);
         let denv = self.env_for(self.rec, &dfacts);
-        let mut chosen: Option<Decimal> = None;
+        let mut chosen: Option<(usize, Decimal)> = None;
         for (i, d) in reg.discounts.iter().enumerate() {
             let (ok, rec) = match prog.discounts.get(i).copied().flatten() {
                 Some(id) => self.cond(&denv, id),
                 None => (true, Rec::default()),
             };
             if self.explain {
-                let pct = format!("{}%", (d.rate * Decimal::ONE_HUNDRED).normalize());
+                let pct = pct_str(d.rate);
                 let (outcome, msg) = match (ok, chosen.is_some()) {
                     (true, false) => (RuleOutcome::Pass, format!("discount {pct} applies")),
                     (true, true) => (
@@ -493,21 +542,32 @@ impl Decider<'_> {
                 );
             }
             if ok && chosen.is_none() {
-                chosen = Some(d.rate);
+                chosen = Some((i, d.rate));
             }
         }
+        let amount = self.amount().num();
+        let disc = match (chosen, amount) {
+            (Some((i, rate)), Some(a)) => match a.checked_mul(rate) {
+                Some(x) => x,
+                None => {
+                    let span = reg.discounts.get(i).map_or(&reg.span, |d| &d.span);
+                    let what = format!("the discount {a} x {}", pct_str(rate));
+                    self.overflowed(format!("registration.discount[{i}]"), span, what);
+                    return Outcome::Error;
+                }
+            },
+            _ => Decimal::ZERO,
+        };
         if self.explain {
-            let amount = self.amount().num();
             if let Some(a) = amount {
                 self.out
                     .effects
                     .amounts
                     .insert("amount".into(), money_str(a));
             }
-            if let Some(rate) = chosen {
-                let disc = amount.map(|a| a * rate).unwrap_or_default();
+            if let Some((_, rate)) = chosen {
                 effect.discount = Some(DiscountEffect {
-                    rate: format!("{}%", (rate * Decimal::ONE_HUNDRED).normalize()),
+                    rate: pct_str(rate),
                     amount: money_str(disc),
                 });
                 self.out
