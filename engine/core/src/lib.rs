@@ -292,9 +292,24 @@ impl Policy {
         now: DateTime<Utc>,
         audience: &Audience,
     ) -> Decision {
+        if !calendar::in_range(now) {
+            return self.refused(
+                action,
+                audience,
+                now,
+                format!("`now` ({now}) is outside years 1..=9999, which decisions can be dated in"),
+            );
+        }
         if let Audience::Partner(viewer) = audience {
             if *action != Action::RouteLead && Self::belongs_to_other(record, viewer) {
-                return self.not_shown(action, audience, now);
+                return self.refused(
+                    action,
+                    audience,
+                    now,
+                    "the opportunity belongs to another partner; a partner sees decisions on \
+                     its own deals only"
+                        .into(),
+                );
             }
         }
         // A lead is routed on its own: whatever record is given, none is read.
@@ -453,9 +468,16 @@ impl Policy {
             || record.registering_partner().is_some_and(|p| p != viewer)
     }
 
-    /// The partner view of another partner's deal: nothing about it is shown, not
-    /// even its id; the one reason says why.
-    fn not_shown(&self, action: &Action, audience: &Audience, now: DateTime<Utc>) -> Decision {
+    /// An action that is not decided at all (another partner's deal seen as a partner,
+    /// an instant outside years 1..=9999): nothing about the deal is shown, not even
+    /// its id; the one `action.<verb>` reason says why.
+    fn refused(
+        &self,
+        action: &Action,
+        audience: &Audience,
+        now: DateTime<Utc>,
+        message: String,
+    ) -> Decision {
         let verb = match action {
             Action::Advance { .. } => "advance",
             Action::Register => "register",
@@ -480,9 +502,7 @@ impl Policy {
                 location: self.texts.loc(&self.source, 0),
                 outcome: RuleOutcome::Fail,
                 values: Values::default(),
-                message: "the opportunity belongs to another partner; a partner sees \
-                          decisions on its own deals only"
-                    .into(),
+                message,
             }],
             missing: Vec::new(),
             to_pass: Vec::new(),
@@ -518,6 +538,13 @@ impl Policy {
         ctx: &Context,
         now: DateTime<Utc>,
     ) -> FastDecision {
+        // As in `decide`: an instant outside years 1..=9999 is not decided.
+        if !calendar::in_range(now) {
+            return FastDecision {
+                outcome: Outcome::Error,
+                summary: Summary::default(),
+            };
+        }
         // As in `decide`: a lead is routed on its own.
         let empty;
         let record = if *action == Action::RouteLead {
@@ -645,23 +672,27 @@ impl Policy {
     fn redact(&self, d: &mut Decision, viewer: &str, record: &Record, ctx: &Context) {
         let (foreign, own) = self.foreign(viewer, record, ctx);
         // Other partners' commission shares are folded into `commission.others`.
-        let mut others = rust_decimal::Decimal::ZERO;
+        let mut others = Some(rust_decimal::Decimal::ZERO);
         let mut any = false;
         let keys: Vec<String> = d.effects.amounts.keys().cloned().collect();
         for k in keys {
             if let Some(p) = k.strip_prefix("commission.") {
                 if foreign.contains(p) {
                     if let Some(v) = d.effects.amounts.remove(&k) {
-                        others += v.parse::<rust_decimal::Decimal>().unwrap_or_default();
+                        let share = v.parse::<rust_decimal::Decimal>().unwrap_or_default();
+                        others = others.and_then(|o| o.checked_add(share));
                         any = true;
                     }
                 }
             }
         }
         if any {
-            d.effects
-                .amounts
-                .insert("commission.others".into(), money_str(others));
+            d.effects.amounts.insert(
+                "commission.others".into(),
+                // Shares are parts of one checked total, so the sum fits; were it
+                // ever not to, no figure is better than a wrong one.
+                others.map_or_else(|| "overflow".into(), money_str),
+            );
         }
         if let Some(c) = &mut d.effects.commission {
             for s in &mut c.shares {

@@ -788,3 +788,51 @@ fn huge_policy_durations_are_errors_not_hangs() {
         instants_read_back(&d);
     }
 }
+
+/// A `now` outside years 1..=9999 (reachable through the library, not the CLI, whose
+/// RFC 3339 reader has four-digit years) is not decided, on either path, whatever the
+/// action: nothing dated from it could be read back.
+#[test]
+fn a_now_outside_the_writable_years_is_not_decided() {
+    let p = Policy::compile(&SourceFile::new("far.policy", POLICY)).unwrap();
+    let r = p
+        .parse_record_yaml("id: OPP-1\nstage: Open\nfields: { amount: 5000 USD }\n")
+        .unwrap();
+    let far = Utc.with_ymd_and_hms(10000, 1, 1, 0, 0, 0).unwrap();
+    let before = Utc.with_ymd_and_hms(0, 12, 31, 23, 59, 59).unwrap();
+    for now in [far, before] {
+        for action in [
+            "register",
+            "evaluate",
+            "close_won",
+            "advance Won",
+            "route_lead",
+        ] {
+            let a = action.parse::<Action>().unwrap();
+            let d = p.decide(&r, &a, &Context::default(), now, &Audience::Vendor);
+            assert_eq!(
+                d.outcome,
+                dealflow_engine::Outcome::Error,
+                "{action} at {now}"
+            );
+            assert!(d.opportunity.is_none());
+            assert!(
+                d.reasons[0].message.contains("outside years 1..=9999"),
+                "{}",
+                d.to_json_pretty()
+            );
+            let fast = p.decide_fast(&r, &a, &Context::default(), now);
+            assert_eq!(fast.outcome, dealflow_engine::Outcome::Error);
+        }
+    }
+    // The last writable instant is still decided.
+    let last = Utc.with_ymd_and_hms(9999, 12, 31, 12, 0, 0).unwrap();
+    let d = p.decide(
+        &r,
+        &"evaluate".parse().unwrap(),
+        &Context::default(),
+        last,
+        &Audience::Vendor,
+    );
+    assert_eq!(d.outcome, dealflow_engine::Outcome::Evaluated);
+}
