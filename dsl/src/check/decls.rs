@@ -491,6 +491,7 @@ impl Checker<'_> {
                 span: s.span.clone(),
             });
             self.stage_name_spans.push(s.name.span.clone());
+            self.probability_ok.push(false);
             self.stage_ids.insert(s.name.name.clone(), id);
             out.push((s, id));
         }
@@ -566,6 +567,9 @@ impl Checker<'_> {
             .label("missing `probability`")
             .help("add the win probability of the stage, like `probability 20%`");
             self.emit(d);
+        }
+        if let Some(ok) = self.probability_ok.get_mut(id.0 as usize) {
+            *ok = probability.is_some();
         }
         if let Some(def) = self.stages.get_mut(id.0 as usize) {
             if let Some(p) = probability {

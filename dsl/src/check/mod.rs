@@ -106,6 +106,9 @@ pub(crate) struct Checker<'a> {
     pub(crate) stage_ids: HashMap<String, StageId>,
     /// Span of each stage's name (indexed like `stages`).
     pub(crate) stage_name_spans: Vec<Span>,
+    /// Whether each stage declared a valid probability (indexed like `stages`); a
+    /// missing or invalid one is already an error, and the graph checks skip it.
+    pub(crate) probability_ok: Vec<bool>,
     pub(crate) pools: Vec<ir::Pool>,
     pub(crate) pool_ids: HashMap<String, ir::PoolId>,
     /// Next quantifier variable id (unique within the policy).
@@ -136,6 +139,7 @@ impl<'a> Checker<'a> {
             stages: Vec::new(),
             stage_ids: HashMap::new(),
             stage_name_spans: Vec::new(),
+            probability_ok: Vec::new(),
             pools: Vec::new(),
             pool_ids: HashMap::new(),
             next_var: 0,

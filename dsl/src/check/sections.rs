@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::exprs::Scope;
+use super::exprs::{FlagTable, Scope};
 use super::literals::peel;
 use super::names::{did_you_mean, list_names, OPPORTUNITY_SINGLE};
 use super::types::{is_bool, is_numeric, is_ordered, strip};
@@ -736,7 +736,7 @@ impl Checker<'_> {
             _ => None,
         })?;
         // Flag names in order; `first[i]` says whether rule i defines a new flag.
-        let mut names: Vec<String> = Vec::new();
+        let mut names = FlagTable::default();
         let mut spans: Vec<Span> = Vec::new();
         let mut first: Vec<bool> = Vec::with_capacity(sec.rules.len());
         for rule in &sec.rules {
@@ -744,7 +744,7 @@ impl Checker<'_> {
                 first.push(false);
                 continue;
             };
-            if let Some(pos) = names.iter().position(|n| *n == name.name) {
+            if let Some(pos) = names.position(&name.name) {
                 let prev = spans.get(pos).cloned().unwrap_or(0..0);
                 let d = Self::diag(
                     Code::DuplicateDeclaration,
@@ -773,7 +773,7 @@ impl Checker<'_> {
                 .help(format!("rename the flag, like `{}_flag`", name.name));
                 self.emit(d);
             }
-            names.push(name.name.clone());
+            names.insert(&name.name);
             spans.push(name.span.clone());
             first.push(true);
         }

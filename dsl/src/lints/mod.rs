@@ -103,11 +103,15 @@ impl<'a> LintContext<'a> {
             };
             start += s.len() - s.trim_start().len();
             end -= s.len() - s.trim_end().len();
-            let comment = self
-                .ast
-                .comments
-                .iter()
-                .find(|c| c.span.start >= start && c.span.start < end && c.span.end >= end);
+            // Comments are sorted and disjoint, so the only one that can start inside
+            // the span and reach its end is the last one starting before the end
+            // (a binary search: diagnostics times comments would be quadratic).
+            let comments = &self.ast.comments;
+            let before_end = comments.partition_point(|c| c.span.start < end);
+            let comment = before_end
+                .checked_sub(1)
+                .and_then(|i| comments.get(i))
+                .filter(|c| c.span.start >= start && c.span.end >= end);
             match comment {
                 Some(c) if c.span.start > start => end = c.span.start,
                 _ => break,
@@ -135,6 +139,17 @@ impl<'a> LintContext<'a> {
             ast::Item::Registration(s) => s.rules.as_slice(),
             _ => &[],
         })
+    }
+
+    /// The `registration { }` rules picked by `pick` (which returns the rule's span and
+    /// what the caller needs of it), sorted by span, for [`find_nesting`] lookups.
+    pub fn reg_rules_by_span<T>(
+        &self,
+        pick: impl Fn(&'a ast::RegRule) -> Option<(&'a Span, T)>,
+    ) -> Vec<(&'a Span, T)> {
+        let mut out: Vec<(&'a Span, T)> = self.reg_rules().filter_map(pick).collect();
+        out.sort_by_key(|(s, _)| (s.start, s.end));
+        out
     }
 
     /// Every rule of every `cosell { }` section.
@@ -196,6 +211,24 @@ impl<'a> LintContext<'a> {
             Const::None => "none".to_string(),
         }
     }
+}
+
+/// The first entry (in source order) whose span nests with `span` (see
+/// [`spans_nest`]), in entries sorted by span start: a binary search, so looking up
+/// every IR rule's AST node is not quadratic. AST rules of one section do not overlap,
+/// so only the entries next to `span.start` can nest with it.
+pub(crate) fn find_nesting<'e, T>(sorted: &'e [(&Span, T)], span: &Span) -> Option<&'e T> {
+    let at = sorted.partition_point(|(s, _)| s.start <= span.start);
+    // The entry starting at or before `span` may contain it; the next one may lie
+    // inside it.
+    let from = at.saturating_sub(1);
+    sorted
+        .get(from..)
+        .unwrap_or(&[])
+        .iter()
+        .take(2)
+        .find(|(s, _)| spans_nest(s, span))
+        .map(|(_, t)| t)
 }
 
 /// True when `a` lies within `b` or `b` within `a`: the checker may keep either the

@@ -1,6 +1,8 @@
 //! Rate-table pattern algebra shared by W303 and W304: containment, overlap and the
 //! finite domain of a key.
 
+use std::collections::HashMap;
+
 use crate::ir::{Const, Policy, Type};
 use crate::lints::LintContext;
 
@@ -30,6 +32,197 @@ pub(crate) fn matches(p: &Pat, value: &Const) -> bool {
     match p {
         None => true,
         Some(vals) => vals.contains(value),
+    }
+}
+
+/// The rows of a rate table indexed by key: per key, the rows that are `_` there and
+/// the rows that list each value. W303 and W304 ask it for the rows that could match
+/// a value (or contain a pattern) on one key and only compare those, so tables whose
+/// rows differ on some key are checked in near-linear time instead of pairwise.
+pub(crate) struct RowIndex {
+    keys: Vec<KeyIndex>,
+}
+
+#[derive(Default)]
+struct KeyIndex {
+    /// Rows (ascending) whose pattern on this key is `_`.
+    wild: Vec<usize>,
+    /// Rows (ascending) whose pattern on this key lists the value.
+    by_value: HashMap<Const, Vec<usize>>,
+}
+
+const NO_ROWS: &[usize] = &[];
+
+impl RowIndex {
+    /// Indexes `rows` (each a list of patterns, one per key; `keys` keys).
+    pub(crate) fn new<'r>(keys: usize, rows: impl IntoIterator<Item = &'r [Pat]>) -> Self {
+        let mut index: Vec<KeyIndex> = (0..keys).map(|_| KeyIndex::default()).collect();
+        for (r, patterns) in rows.into_iter().enumerate() {
+            for (key, pat) in index.iter_mut().zip(patterns) {
+                match pat {
+                    None => key.wild.push(r),
+                    Some(values) => {
+                        for v in values {
+                            let rows = key.by_value.entry(v.clone()).or_default();
+                            // A value listed twice in one pattern indexes the row once.
+                            if rows.last() != Some(&r) {
+                                rows.push(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Self { keys: index }
+    }
+
+    /// The rows whose pattern on `key` is `_`.
+    fn wild(&self, key: usize) -> &[usize] {
+        self.keys.get(key).map_or(NO_ROWS, |k| k.wild.as_slice())
+    }
+
+    /// The rows whose pattern on `key` lists `value`.
+    fn listing(&self, key: usize, value: &Const) -> &[usize] {
+        self.keys
+            .get(key)
+            .and_then(|k| k.by_value.get(value))
+            .map_or(NO_ROWS, Vec::as_slice)
+    }
+
+    /// Rows, ascending, that could contain `pattern` on `key` (are `_` there, or list
+    /// the pattern's values): a superset of the rows that contain it. Only `_`
+    /// contains `_`.
+    fn containing(&self, key: usize, pattern: &Pat) -> Option<Candidates<'_>> {
+        let Some(values) = pattern else {
+            return Some(Candidates::Two(self.wild(key), NO_ROWS));
+        };
+        // A row containing the pattern lists every value, so the smallest list will do.
+        let listing = values
+            .iter()
+            .map(|v| self.listing(key, v))
+            .min_by_key(|rows| rows.len())
+            .unwrap_or(NO_ROWS);
+        Some(Candidates::Two(self.wild(key), listing))
+    }
+
+    /// Rows, ascending, that could overlap `pattern` on `key`: `_` there or listing one
+    /// of its values. `None` when `pattern` is `_` (every row overlaps it).
+    fn overlapping(&self, key: usize, pattern: &Pat) -> Option<Candidates<'_>> {
+        let values = pattern.as_ref()?;
+        match values.as_slice() {
+            [one] => Some(Candidates::Two(self.wild(key), self.listing(key, one))),
+            many => {
+                let mut rows: Vec<usize> = self.wild(key).to_vec();
+                for v in many {
+                    rows.extend_from_slice(self.listing(key, v));
+                }
+                rows.sort_unstable();
+                rows.dedup();
+                Some(Candidates::Owned(rows))
+            }
+        }
+    }
+
+    /// The smallest candidate set over every key, by `pick`; `None` when no key narrows
+    /// the search (then every row is a candidate).
+    fn narrowest<'a>(
+        &'a self,
+        patterns: &[Pat],
+        pick: impl Fn(&'a Self, usize, &Pat) -> Option<Candidates<'a>>,
+    ) -> Option<Candidates<'a>> {
+        patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(key, p)| pick(self, key, p))
+            .min_by_key(Candidates::len)
+    }
+
+    /// Candidate rows before row `below` (ascending) that may contain every pattern of
+    /// `patterns`; `None` when no key narrows the search (then every row may).
+    pub(crate) fn candidates_containing(
+        &self,
+        patterns: &[Pat],
+        below: usize,
+    ) -> Option<Vec<usize>> {
+        self.narrowest(patterns, Self::containing)
+            .map(|c| c.into_sorted(below))
+    }
+
+    /// Candidate rows before row `below` (ascending) that may overlap `patterns` on
+    /// every key; `None` when no key narrows the search (then every row may).
+    pub(crate) fn candidates_overlapping(
+        &self,
+        patterns: &[Pat],
+        below: usize,
+    ) -> Option<Vec<usize>> {
+        self.narrowest(patterns, Self::overlapping)
+            .map(|c| c.into_sorted(below))
+    }
+
+    /// Candidate rows (ascending) that may match the key tuple `values` (`None` for an
+    /// open-ended key, which only `_` is sure to match); `None` without keys.
+    pub(crate) fn candidates_matching(&self, values: &[Option<Const>]) -> Option<Vec<usize>> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(key, v)| match v {
+                Some(v) => Candidates::Two(self.wild(key), self.listing(key, v)),
+                None => Candidates::Two(self.wild(key), NO_ROWS),
+            })
+            .min_by_key(Candidates::len)
+            .map(|c| c.into_sorted(usize::MAX))
+    }
+}
+
+/// Row numbers: two ascending lists to merge, or one ascending list.
+enum Candidates<'a> {
+    Two(&'a [usize], &'a [usize]),
+    Owned(Vec<usize>),
+}
+
+impl Candidates<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Candidates::Two(a, b) => a.len() + b.len(),
+            Candidates::Owned(v) => v.len(),
+        }
+    }
+
+    /// The rows below `below`, ascending and without repeats.
+    fn into_sorted(self, below: usize) -> Vec<usize> {
+        match self {
+            Candidates::Two(a, b) => {
+                let a = a.get(..a.partition_point(|&r| r < below)).unwrap_or(a);
+                let b = b.get(..b.partition_point(|&r| r < below)).unwrap_or(b);
+                let mut out = Vec::with_capacity(a.len() + b.len());
+                let (mut i, mut j) = (0, 0);
+                loop {
+                    match (a.get(i), b.get(j)) {
+                        (Some(x), Some(y)) if x <= y => {
+                            out.push(*x);
+                            i += 1;
+                            if x == y {
+                                j += 1;
+                            }
+                        }
+                        (_, Some(y)) => {
+                            out.push(*y);
+                            j += 1;
+                        }
+                        (Some(x), None) => {
+                            out.push(*x);
+                            i += 1;
+                        }
+                        (None, None) => break,
+                    }
+                }
+                out
+            }
+            Candidates::Owned(mut v) => {
+                v.truncate(v.partition_point(|&r| r < below));
+                v
+            }
+        }
     }
 }
 
