@@ -474,7 +474,7 @@ impl Checker<'_> {
         } else {
             candidates.extend(LEADS_SINGLE);
         }
-        let help = if let Some(h) = did_you_mean(name, candidates) {
+        let help = if let Some(h) = self.did_you_mean_in(name, &candidates) {
             h
         } else if text_expected {
             format!("write text in quotes, like `\"{name}\"`")

@@ -447,13 +447,13 @@ impl Checker<'_> {
         if let Some(p) = self.pool_ids.get(&id.name) {
             return Some(*p);
         }
-        let help = did_you_mean(&id.name, self.pools.iter().map(|p| p.name.as_str()))
-            .unwrap_or_else(|| {
-                format!(
-                    "declare it in `cosell`, like `pool {} capacity 5 per week`",
-                    id.name
-                )
-            });
+        let pools: Vec<&str> = self.pools.iter().map(|p| p.name.as_str()).collect();
+        let help = self.did_you_mean_in(&id.name, &pools).unwrap_or_else(|| {
+            format!(
+                "declare it in `cosell`, like `pool {} capacity 5 per week`",
+                id.name
+            )
+        });
         let d = Self::diag(
             Code::UnknownPool,
             &id.span,

@@ -89,12 +89,12 @@ impl RowIndex {
             .map_or(NO_ROWS, Vec::as_slice)
     }
 
-    /// Rows, ascending, that could contain `pattern` on `key` (are `_` there, or list
-    /// the pattern's values): a superset of the rows that contain it. Only `_`
-    /// contains `_`.
+    /// Rows that could contain `pattern` on `key` (are `_` there, or list the
+    /// pattern's values): a superset of the rows that contain it. Only `_` contains
+    /// `_`.
     fn containing(&self, key: usize, pattern: &Pat) -> Option<Candidates<'_>> {
         let Some(values) = pattern else {
-            return Some(Candidates::Two(self.wild(key), NO_ROWS));
+            return Some(Candidates(vec![self.wild(key)]));
         };
         // A row containing the pattern lists every value, so the smallest list will do.
         let listing = values
@@ -102,25 +102,16 @@ impl RowIndex {
             .map(|v| self.listing(key, v))
             .min_by_key(|rows| rows.len())
             .unwrap_or(NO_ROWS);
-        Some(Candidates::Two(self.wild(key), listing))
+        Some(Candidates(vec![self.wild(key), listing]))
     }
 
-    /// Rows, ascending, that could overlap `pattern` on `key`: `_` there or listing one
-    /// of its values. `None` when `pattern` is `_` (every row overlaps it).
+    /// Rows that could overlap `pattern` on `key`: `_` there or listing one of its
+    /// values. `None` when `pattern` is `_` (every row overlaps it).
     fn overlapping(&self, key: usize, pattern: &Pat) -> Option<Candidates<'_>> {
         let values = pattern.as_ref()?;
-        match values.as_slice() {
-            [one] => Some(Candidates::Two(self.wild(key), self.listing(key, one))),
-            many => {
-                let mut rows: Vec<usize> = self.wild(key).to_vec();
-                for v in many {
-                    rows.extend_from_slice(self.listing(key, v));
-                }
-                rows.sort_unstable();
-                rows.dedup();
-                Some(Candidates::Owned(rows))
-            }
-        }
+        let mut lists = vec![self.wild(key)];
+        lists.extend(values.iter().map(|v| self.listing(key, v)));
+        Some(Candidates(lists))
     }
 
     /// The smallest candidate set over every key, by `pick`; `None` when no key narrows
@@ -166,63 +157,40 @@ impl RowIndex {
             .iter()
             .enumerate()
             .map(|(key, v)| match v {
-                Some(v) => Candidates::Two(self.wild(key), self.listing(key, v)),
-                None => Candidates::Two(self.wild(key), NO_ROWS),
+                Some(v) => Candidates(vec![self.wild(key), self.listing(key, v)]),
+                None => Candidates(vec![self.wild(key)]),
             })
             .min_by_key(Candidates::len)
             .map(|c| c.into_sorted(usize::MAX))
     }
 }
 
-/// Row numbers: two ascending lists to merge, or one ascending list.
-enum Candidates<'a> {
-    Two(&'a [usize], &'a [usize]),
-    Owned(Vec<usize>),
-}
+/// Candidate rows: ascending lists of row numbers, not yet merged (so choosing the
+/// smallest set over the keys costs only the sum of their lengths).
+struct Candidates<'a>(Vec<&'a [usize]>);
 
 impl Candidates<'_> {
     fn len(&self) -> usize {
-        match self {
-            Candidates::Two(a, b) => a.len() + b.len(),
-            Candidates::Owned(v) => v.len(),
-        }
+        self.0.iter().map(|l| l.len()).sum()
     }
 
     /// The rows below `below`, ascending and without repeats.
     fn into_sorted(self, below: usize) -> Vec<usize> {
-        match self {
-            Candidates::Two(a, b) => {
-                let a = a.get(..a.partition_point(|&r| r < below)).unwrap_or(a);
-                let b = b.get(..b.partition_point(|&r| r < below)).unwrap_or(b);
-                let mut out = Vec::with_capacity(a.len() + b.len());
-                let (mut i, mut j) = (0, 0);
-                loop {
-                    match (a.get(i), b.get(j)) {
-                        (Some(x), Some(y)) if x <= y => {
-                            out.push(*x);
-                            i += 1;
-                            if x == y {
-                                j += 1;
-                            }
-                        }
-                        (_, Some(y)) => {
-                            out.push(*y);
-                            j += 1;
-                        }
-                        (Some(x), None) => {
-                            out.push(*x);
-                            i += 1;
-                        }
-                        (None, None) => break,
-                    }
-                }
-                out
-            }
-            Candidates::Owned(mut v) => {
-                v.truncate(v.partition_point(|&r| r < below));
-                v
+        let mut out: Vec<usize> = Vec::with_capacity(self.len());
+        let mut lists = 0;
+        for list in self.0 {
+            let cut = list.partition_point(|&r| r < below);
+            let part = list.get(..cut).unwrap_or(list);
+            if !part.is_empty() {
+                lists += 1;
+                out.extend_from_slice(part);
             }
         }
+        if lists > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
     }
 }
 
