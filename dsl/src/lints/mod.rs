@@ -7,7 +7,7 @@
 //! policy that checked without errors, so the ids and slots in the IR are valid; even so,
 //! rules look everything up with `get` and never panic. Every rule is near-linear in
 //! the size of the policy: the rate-table rules compare only the rows a
-//! [`rates::RowIndex`] offers (pairwise only in pathological tables), AST nodes are
+//! `rates::RowIndex` offers (pairwise only in pathological tables), AST nodes are
 //! found by binary search, and coverage enumeration is capped. `benches/scale.rs` and
 //! `benches/scale.sh` measure every shape of policy at two sizes.
 //!
