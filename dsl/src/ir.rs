@@ -93,8 +93,9 @@ pub enum Type {
     Optional(Box<Type>),
 }
 
-/// A constant value (literals, defaults, rate-table patterns).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A constant value (literals, defaults, rate-table patterns). `Eq` and `Hash` let
+/// the lints index rate rows by pattern value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Const {
     Bool(bool),
     Integer(i64),

@@ -849,6 +849,98 @@ fn w204_falling_probability_is_a_warning() {
     assert!(ir.is_some(), "warnings keep the IR");
 }
 
+#[test]
+fn e102_a_stage_label_in_flow_names_the_stage() {
+    let stages = STAGES
+        .replace("stage Proposal {", "stage Proposal \"Proposal Sent\" {")
+        .replace(
+            "Qualification -> Proposal -> ClosedWon",
+            "Qualification -> Proposal Sent -> ClosedWon\n  Qualification -> closed won -> ClosedWon",
+        );
+    let text = with_stages(&stages);
+    let d = expect(&text, Code::UnknownStage, "Proposal Sent", true);
+    assert_eq!(
+        d.help.as_deref(),
+        Some("`Proposal Sent` is the label of stage `Proposal`; write `Proposal` in `flow`")
+    );
+    assert_eq!(text.get(d.related[0].span.clone()), Some("Proposal"));
+    // Words that run together into a stage name, without a label.
+    let d = expect(&text, Code::UnknownStage, "closed won", true);
+    assert!(
+        d.help.as_deref().is_some_and(|h| h.contains("`ClosedWon`")),
+        "{d:?}"
+    );
+    // One diagnostic per label, not one per word.
+    let (_, diags) = run(&text);
+    assert_eq!(
+        diags
+            .iter()
+            .filter(|d| d.code == Code::UnknownStage)
+            .count(),
+        2,
+        "{diags:#?}"
+    );
+    // Two real stages side by side are two rules, not a label.
+    let stages = STAGES.replace(
+        "Qualification -> Proposal -> ClosedWon",
+        "Qualification -> Proposal Proposal -> ClosedWon",
+    );
+    let (ir, diags) = run(&with_stages(&stages));
+    assert!(ir.is_some(), "{diags:#?}");
+}
+
+#[test]
+fn w204_is_silent_next_to_a_missing_or_invalid_probability() {
+    // Each of these probabilities is an error of its own; the falling-probability
+    // warning would compare a value the policy never declared.
+    for (bad, code) in [
+        ("probability 175%", Code::InvalidLiteral),
+        ("probability 0.5", Code::TypeMismatch),
+        ("probability -5%", Code::InvalidLiteral),
+        ("expected 5d", Code::MalformedDeclaration),
+    ] {
+        let stages = STAGES.replace(
+            "stage Proposal { probability 60%",
+            &format!("stage Proposal {{ {bad}"),
+        );
+        let text = with_stages(&stages);
+        let (_, diags) = run(&text);
+        assert!(
+            diags.iter().any(|d| d.code == code),
+            "`{bad}` should report {code}: {diags:#?}"
+        );
+        assert!(
+            !diags.iter().any(|d| d.code == Code::FallingProbability),
+            "`{bad}`: {diags:#?}"
+        );
+    }
+    // The valid pairs around it are still checked.
+    let stages = STAGES
+        .replace(
+            "stage Proposal { probability 60%",
+            "stage Proposal { probability 175%",
+        )
+        .replace(
+            "won stage ClosedWon",
+            "stage Late { probability 10% }\nwon stage ClosedWon",
+        )
+        .replace(
+            "any -> ClosedLost",
+            "any -> ClosedLost\n  Qualification -> Late -> ClosedWon",
+        );
+    let (_, diags) = run(&with_stages(&stages));
+    let falling: Vec<&Diagnostic> = diags
+        .iter()
+        .filter(|d| d.code == Code::FallingProbability)
+        .collect();
+    assert_eq!(falling.len(), 1, "{diags:#?}");
+    assert!(
+        falling[0].message.contains("from 20% to 10%"),
+        "{}",
+        falling[0].message
+    );
+}
+
 // ---------------------------------------------------------------- error collection
 
 #[test]

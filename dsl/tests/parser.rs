@@ -298,6 +298,30 @@ const BROKEN: &[(&str, &str)] = &[
         "commission {\n  rate by (partner.tier) first match {\n    (_ 5%\n  }\n}\n",
     ),
     ("empty_requires", "stage A {\n  requires because \"x\"\n}\n"),
+    (
+        "stage_label_in_flow",
+        "stage LeadAccepted \"Lead Accepted\" { probability 10% }\nflow {\n  Lead Accepted -> Won\n}\n",
+    ),
+    (
+        "undeclared_label_in_flow",
+        "flow {\n  Start -> Closed won deal\n}\n",
+    ),
+    (
+        "quoted_label_in_flow",
+        "stage LeadAccepted \"Lead Accepted\" { probability 10% }\nflow {\n  \"Lead Accepted\" -> Won\n}\n",
+    ),
+    (
+        "dollar_amount",
+        "policy \"P\" version \"1\" { currency EUR }\nhygiene {\n  flag big when amount > $50,000\n}\n",
+    ),
+    (
+        "unquoted_because",
+        "hygiene {\n  flag big when amount > 1 USD because deals this big need review // why\n}\n",
+    ),
+    (
+        "section_keyword_typo_list",
+        "registration {\n  eligble when amount > 1 USD\n}\n",
+    ),
 ];
 
 #[test]

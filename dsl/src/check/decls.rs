@@ -491,6 +491,7 @@ impl Checker<'_> {
                 span: s.span.clone(),
             });
             self.stage_name_spans.push(s.name.span.clone());
+            self.probability_ok.push(false);
             self.stage_ids.insert(s.name.name.clone(), id);
             out.push((s, id));
         }
@@ -566,6 +567,9 @@ impl Checker<'_> {
             .label("missing `probability`")
             .help("add the win probability of the stage, like `probability 20%`");
             self.emit(d);
+        }
+        if let Some(ok) = self.probability_ok.get_mut(id.0 as usize) {
+            *ok = probability.is_some();
         }
         if let Some(def) = self.stages.get_mut(id.0 as usize) {
             if let Some(p) = probability {
@@ -671,10 +675,93 @@ impl Checker<'_> {
 
     /// Builds the transitions. The flag is false when some stage reference did not
     /// resolve (the graph checks then skip reachability to avoid false alarms).
+    /// Finds stage labels written in `flow` where a stage name belongs:
+    /// `New -> Lead Accepted -> Won` parses as `New -> Lead` and `Accepted -> Won`,
+    /// two unknown stages. Runs of names separated only by spaces, with at least one
+    /// unknown, whose words are a declared stage's label (or run together are its
+    /// name) get one E102 naming that stage. Returns the start offsets of the names
+    /// reported this way, so they are not reported again one by one.
+    fn stage_labels_in_flow(&mut self, policy: &ast::Policy) -> std::collections::HashSet<usize> {
+        let mut names: Vec<&ast::Ident> = Vec::new();
+        for item in &policy.items {
+            let Item::Flow(flow) = item else { continue };
+            for rule in &flow.rules {
+                names.extend(rule.chain.iter().filter_map(|r| match r {
+                    StageRef::Named(id) => Some(id),
+                    StageRef::Any(_) => None,
+                }));
+            }
+        }
+        let mut runs: Vec<Vec<&ast::Ident>> = Vec::new();
+        for id in names {
+            let joins = runs.last().and_then(|run| run.last()).is_some_and(|prev| {
+                let between = self.text(&(prev.span.end..id.span.start));
+                prev.span.end <= id.span.start
+                    && !between.is_empty()
+                    && between.chars().all(|c| c == ' ' || c == '\t')
+            });
+            match runs.last_mut() {
+                Some(run) if joins => run.push(id),
+                _ => runs.push(vec![id]),
+            }
+        }
+        let normal = |s: &str| {
+            s.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .to_lowercase()
+        };
+        let mut reported = std::collections::HashSet::new();
+        for run in runs.iter().filter(|r| r.len() >= 2) {
+            if run.iter().all(|id| self.stage_ids.contains_key(&id.name)) {
+                continue;
+            }
+            let words: Vec<&str> = run.iter().map(|id| id.name.as_str()).collect();
+            let label = words.join(" ");
+            let joined = words.concat().to_lowercase();
+            let found = self
+                .stages
+                .iter()
+                .zip(&self.stage_name_spans)
+                .find(|(s, _)| {
+                    s.label
+                        .as_deref()
+                        .is_some_and(|l| normal(l) == normal(&label))
+                        || s.name.to_lowercase() == joined
+                });
+            let (Some((stage, decl)), Some(first), Some(last)) = (found, run.first(), run.last())
+            else {
+                continue;
+            };
+            let span = first.span.start..last.span.end;
+            let what = if stage
+                .label
+                .as_deref()
+                .is_some_and(|l| normal(l) == normal(&label))
+            {
+                format!("`{label}` is the label of stage `{}`", stage.name)
+            } else {
+                format!("stage names are one word: `{}`", stage.name)
+            };
+            let d = Self::diag(
+                Code::UnknownStage,
+                &span,
+                format!("unknown stage `{label}`"),
+            )
+            .label("a stage label, not a stage name")
+            .related(decl.clone(), "the stage is declared here")
+            .help(format!("{what}; write `{}` in `flow`", stage.name));
+            self.emit(d);
+            reported.extend(run.iter().map(|id| id.span.start));
+        }
+        reported
+    }
+
     pub(crate) fn flow(&mut self, policy: &ast::Policy) -> (Vec<ir::Transition>, bool) {
         let mut out: Vec<ir::Transition> = Vec::new();
         let mut resolved = true;
         let mut seen: HashMap<EdgeKey, Vec<(Option<&ast::Expr>, Span)>> = HashMap::new();
+        let labels = self.stage_labels_in_flow(policy);
         for item in &policy.items {
             let Item::Flow(flow) = item else { continue };
             for rule in &flow.rules {
@@ -704,6 +791,11 @@ impl Checker<'_> {
                             .label("`any` in the middle of a chain")
                             .help("write `any -> Stage` on its own line");
                             self.emit(d);
+                            resolved = false;
+                            refs.push(None);
+                        }
+                        // A word of a stage label: reported once, for the whole label.
+                        StageRef::Named(id) if labels.contains(&id.span.start) => {
                             resolved = false;
                             refs.push(None);
                         }

@@ -46,6 +46,45 @@ struct Var {
     ty: Type,
 }
 
+/// The hygiene flags, in declaration order, with an index by name (so resolving a
+/// flag name is a hash lookup, not a scan of every flag).
+#[derive(Debug, Default)]
+pub(crate) struct FlagTable {
+    names: Vec<String>,
+    index: std::collections::HashMap<String, u32>,
+}
+
+impl FlagTable {
+    /// Adds a flag; returns `false` (and adds nothing) when the name is taken.
+    pub(crate) fn insert(&mut self, name: &str) -> bool {
+        if self.index.contains_key(name) {
+            return false;
+        }
+        let Ok(pos) = u32::try_from(self.names.len()) else {
+            return false;
+        };
+        self.index.insert(name.to_string(), pos);
+        self.names.push(name.to_string());
+        true
+    }
+
+    /// The position of a flag by name.
+    pub(crate) fn position(&self, name: &str) -> Option<usize> {
+        self.index.get(name).map(|&p| p as usize)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+}
+
+/// No flags (every scope outside `hygiene`).
+static NO_FLAGS: std::sync::LazyLock<FlagTable> = std::sync::LazyLock::new(FlagTable::default);
+
 /// What names an expression may use.
 pub(crate) struct Scope<'s> {
     pub(crate) ctx: Ctx,
@@ -54,7 +93,7 @@ pub(crate) struct Scope<'s> {
     /// `approved` means the registration is approved.
     pub(crate) approved: bool,
     /// Every flag of the hygiene section, in order (empty elsewhere).
-    pub(crate) flags: &'s [String],
+    pub(crate) flags: &'s FlagTable,
     /// How many of `flags` are defined before this expression.
     pub(crate) visible_flags: usize,
     vars: Vec<Var>,
@@ -67,7 +106,7 @@ impl<'s> Scope<'s> {
             ctx: Ctx::Opportunity,
             item: false,
             approved: false,
-            flags: &[],
+            flags: &NO_FLAGS,
             visible_flags: 0,
             vars: Vec::new(),
         }
@@ -98,7 +137,7 @@ impl<'s> Scope<'s> {
     }
 
     /// Hygiene scope: the first `visible` of `flags` are usable.
-    pub(crate) fn hygiene(flags: &'s [String], visible: usize) -> Self {
+    pub(crate) fn hygiene(flags: &'s FlagTable, visible: usize) -> Self {
         Self {
             flags,
             visible_flags: visible,
@@ -290,7 +329,7 @@ impl Checker<'_> {
     /// Whether a bare name means something on its own (without a type hint).
     fn resolves(&self, name: &str, sc: &Scope<'_>) -> bool {
         sc.var(name).is_some()
-            || sc.flags.iter().any(|f| f == name)
+            || sc.flags.position(name).is_some()
             || (sc.ctx == Ctx::Opportunity && self.field(RecordKind::Opportunity, name).is_some())
             || self.single_builtin(name, sc).is_some()
             || (sc.ctx == Ctx::Opportunity && self.is_poisoned(RecordKind::Opportunity, name))
@@ -345,7 +384,7 @@ impl Checker<'_> {
         if let Some(v) = sc.var(name) {
             return Some(mk(ir::ExprKind::Var(v.id), v.ty.clone(), span));
         }
-        if let Some(pos) = sc.flags.iter().position(|f| f == name) {
+        if let Some(pos) = sc.flags.position(name) {
             if pos < sc.visible_flags {
                 return Some(mk(ir::ExprKind::Flag(pos as u32), Type::Bool, span));
             }
@@ -426,7 +465,7 @@ impl Checker<'_> {
             return;
         }
         let mut candidates: Vec<&str> = sc.vars.iter().map(|v| v.name.as_str()).collect();
-        candidates.extend(sc.flags.iter().take(sc.visible_flags).map(String::as_str));
+        candidates.extend(sc.flags.names().take(sc.visible_flags));
         if sc.ctx == Ctx::Opportunity {
             if let Some(r) = self.record(RecordKind::Opportunity) {
                 candidates.extend(r.fields.iter().map(|f| f.name.as_str()));
@@ -435,7 +474,7 @@ impl Checker<'_> {
         } else {
             candidates.extend(LEADS_SINGLE);
         }
-        let help = if let Some(h) = did_you_mean(name, candidates) {
+        let help = if let Some(h) = self.did_you_mean_in(name, &candidates) {
             h
         } else if text_expected {
             format!("write text in quotes, like `\"{name}\"`")

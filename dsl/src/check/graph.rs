@@ -1,7 +1,8 @@
 //! Stage-graph checks over the flow: terminal stages exist (E203), every stage is
 //! reachable from the first declared stage (E201), every open stage has a way out
 //! (E202), won/lost stages have no outgoing transitions (E140), and win probability
-//! does not fall along a forward transition (W204).
+//! does not fall along a forward transition (W204; only between stages whose
+//! probabilities are both valid, since a missing or invalid one is already an error).
 //!
 //! `any -> X` stands for an edge into `X` from every open stage.
 
@@ -160,6 +161,11 @@ pub(crate) fn check(cx: &mut Checker<'_>, transitions: &[Transition], flow_resol
             continue;
         };
         if b.is_terminal() || a.is_terminal() || b.probability >= a.probability {
+            continue;
+        }
+        // A missing or invalid probability (already an error) has no value to compare.
+        let declared = |id: u32| cx.probability_ok.get(id as usize).copied().unwrap_or(false);
+        if !declared(from_id.0) || !declared(t.to.0) {
             continue;
         }
         let d = Checker::diag(

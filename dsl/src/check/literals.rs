@@ -8,7 +8,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
-use super::names::{did_you_mean, list_names};
+use super::names::list_names;
 use super::types::{is_number, strip};
 use super::Checker;
 use crate::ast::{self, DurationUnit, ExprKind, Literal, Span, UnOp};
@@ -471,7 +471,9 @@ impl Checker<'_> {
             return Some(i as u32);
         }
         let enum_name = def.name.clone();
-        let help = did_you_mean(&ident.name, def.variants.iter().map(String::as_str))
+        let variants: Vec<&str> = def.variants.iter().map(String::as_str).collect();
+        let help = self
+            .did_you_mean_in(&ident.name, &variants)
             .unwrap_or_else(|| {
                 format!(
                     "the values are {}",
@@ -494,7 +496,9 @@ impl Checker<'_> {
         if let Some(id) = self.stage_ids.get(&ident.name) {
             return Some(*id);
         }
-        let help = did_you_mean(&ident.name, self.stages.iter().map(|s| s.name.as_str()))
+        let stages: Vec<&str> = self.stages.iter().map(|s| s.name.as_str()).collect();
+        let help = self
+            .did_you_mean_in(&ident.name, &stages)
             .unwrap_or_else(|| {
                 if self.stages.is_empty() {
                     format!(

@@ -109,11 +109,21 @@ pub(crate) struct Checker<'a> {
     pub(crate) stage_ids: HashMap<String, StageId>,
     /// Span of each stage's name (indexed like `stages`).
     pub(crate) stage_name_spans: Vec<Span>,
+    /// Whether each stage declared a valid probability (indexed like `stages`); a
+    /// missing or invalid one is already an error, and the graph checks skip it.
+    pub(crate) probability_ok: Vec<bool>,
     pub(crate) pools: Vec<ir::Pool>,
     pub(crate) pool_ids: HashMap<String, ir::PoolId>,
     /// Next quantifier variable id (unique within the policy).
     pub(crate) next_var: u32,
+    /// Name comparisons left for "did you mean" suggestions over lists that grow with
+    /// the policy (see [`Checker::did_you_mean_in`]).
+    suggest_budget: std::cell::Cell<usize>,
 }
+
+/// "Did you mean" comparisons allowed per check run: a file with thousands of unknown
+/// names among thousands of declared ones would otherwise compare every pair.
+const SUGGEST_BUDGET: usize = 200_000;
 
 impl<'a> Checker<'a> {
     fn new(source: &'a SourceFile) -> Self {
@@ -139,9 +149,11 @@ impl<'a> Checker<'a> {
             stages: Vec::new(),
             stage_ids: HashMap::new(),
             stage_name_spans: Vec::new(),
+            probability_ok: Vec::new(),
             pools: Vec::new(),
             pool_ids: HashMap::new(),
             next_var: 0,
+            suggest_budget: std::cell::Cell::new(SUGGEST_BUDGET),
         }
     }
 
@@ -175,6 +187,21 @@ impl<'a> Checker<'a> {
             hygiene,
             leads,
         }
+    }
+
+    /// `did you mean `x`?` over candidates that grow with the policy (stages, pools,
+    /// flags, fields, enum values). Each call spends one comparison per candidate from
+    /// a per-run budget; when the budget cannot pay for the list, no suggestion is
+    /// made (the caller's fallback help is used), so the suggestions of a file with
+    /// many unknown names cost linear time, not names times candidates.
+    pub(crate) fn did_you_mean_in(&self, name: &str, candidates: &[&str]) -> Option<String> {
+        let left = self.suggest_budget.get();
+        let cost = candidates.len();
+        if cost > left {
+            return None;
+        }
+        self.suggest_budget.set(left - cost);
+        names::did_you_mean(name, candidates.iter().copied())
     }
 
     /// Records a diagnostic.

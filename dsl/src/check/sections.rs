@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::exprs::Scope;
+use super::exprs::{FlagTable, Scope};
 use super::literals::peel;
 use super::names::{did_you_mean, list_names, OPPORTUNITY_SINGLE};
 use super::types::{is_bool, is_numeric, is_ordered, strip};
@@ -442,13 +442,13 @@ impl Checker<'_> {
         if let Some(p) = self.pool_ids.get(&id.name) {
             return Some(*p);
         }
-        let help = did_you_mean(&id.name, self.pools.iter().map(|p| p.name.as_str()))
-            .unwrap_or_else(|| {
-                format!(
-                    "declare it in `cosell`, like `pool {} capacity 5 per week`",
-                    id.name
-                )
-            });
+        let pools: Vec<&str> = self.pools.iter().map(|p| p.name.as_str()).collect();
+        let help = self.did_you_mean_in(&id.name, &pools).unwrap_or_else(|| {
+            format!(
+                "declare it in `cosell`, like `pool {} capacity 5 per week`",
+                id.name
+            )
+        });
         let d = Self::diag(
             Code::UnknownPool,
             &id.span,
@@ -731,7 +731,7 @@ impl Checker<'_> {
             _ => None,
         })?;
         // Flag names in order; `first[i]` says whether rule i defines a new flag.
-        let mut names: Vec<String> = Vec::new();
+        let mut names = FlagTable::default();
         let mut spans: Vec<Span> = Vec::new();
         let mut first: Vec<bool> = Vec::with_capacity(sec.rules.len());
         for rule in &sec.rules {
@@ -739,7 +739,7 @@ impl Checker<'_> {
                 first.push(false);
                 continue;
             };
-            if let Some(pos) = names.iter().position(|n| *n == name.name) {
+            if let Some(pos) = names.position(&name.name) {
                 let prev = spans.get(pos).cloned().unwrap_or(0..0);
                 let d = Self::diag(
                     Code::DuplicateDeclaration,
@@ -768,7 +768,7 @@ impl Checker<'_> {
                 .help(format!("rename the flag, like `{}_flag`", name.name));
                 self.emit(d);
             }
-            names.push(name.name.clone());
+            names.insert(&name.name);
             spans.push(name.span.clone());
             first.push(true);
         }

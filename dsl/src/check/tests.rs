@@ -231,3 +231,24 @@ fn empty_policy_reports_missing_header_and_terminal() {
     assert_eq!(codes, [Code::MalformedDeclaration, Code::NoTerminalStage]);
     assert!(diags.iter().all(|d| d.span == (0..0)));
 }
+
+#[test]
+fn suggestions_over_growing_lists_stop_when_the_budget_is_spent() {
+    let src = SourceFile::new("t.policy", "");
+    let cx = super::Checker::new(&src);
+    let names: Vec<String> = (0..1000).map(|i| format!("stage_{i}")).collect();
+    let candidates: Vec<&str> = names.iter().map(String::as_str).collect();
+    // Each lookup pays one comparison per candidate: the budget allows this many.
+    let affordable = super::SUGGEST_BUDGET / candidates.len();
+    let mut suggested = 0;
+    for _ in 0..affordable + 50 {
+        if cx.did_you_mean_in("stage_1x", &candidates).is_some() {
+            suggested += 1;
+        }
+    }
+    assert_eq!(suggested, affordable, "then no more comparisons are made");
+    // A short list still fits in what is left.
+    assert!(cx.did_you_mean_in("Gold", &[]).is_none());
+    let left = cx.suggest_budget.get();
+    assert!(left < candidates.len());
+}

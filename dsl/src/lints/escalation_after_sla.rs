@@ -22,7 +22,7 @@
 use crate::ast::{self, Span};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::Dur;
-use crate::lints::{fmt_dur, spans_nest, LintContext, LintRule};
+use crate::lints::{find_nesting, fmt_dur, spans_nest, LintContext, LintRule};
 
 /// W306: an escalation step that fires at or after the review SLA, or before an
 /// earlier step.
@@ -48,13 +48,12 @@ impl LintRule for EscalationAfterSla {
         });
         // The latest step so far, per kind of time: (after, where it is written, to).
         let mut latest: [Option<(Dur, Located, &str)>; 2] = [None, None];
+        let steps = cx.reg_rules_by_span(|a| match a {
+            ast::RegRule::Escalate { after, span, .. } => Some((span, &after.span)),
+            _ => None,
+        });
         for esc in &reg.escalations {
-            let ast = cx.reg_rules().find_map(|a| match a {
-                ast::RegRule::Escalate { after, span, .. } if spans_nest(span, &esc.span) => {
-                    Some(after.span.clone())
-                }
-                _ => None,
-            });
+            let ast = find_nesting(&steps, &esc.span).map(|s| (*s).clone());
             let at = located(cx, &esc.span, esc.after, ast);
             if let Some((within, within_at)) = &review {
                 if within.business == esc.after.business && esc.after.seconds >= within.seconds {

@@ -27,7 +27,7 @@
 use crate::ast::Span;
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Const, MatchMode, RateTable};
-use crate::lints::rates::{domain, matches, render_tuple};
+use crate::lints::rates::{domain, matches, render_tuple, RowIndex};
 use crate::lints::{LintContext, LintRule};
 
 /// Above this many key combinations the rule stops enumerating and asks for an
@@ -133,6 +133,7 @@ fn coverage(cx: &LintContext<'_>, table: &RateTable) -> Coverage {
                     .all(|(p, d)| d.is_some() || p.is_none())
         })
         .collect();
+    let index = RowIndex::new(domains.len(), rows.iter().map(|r| r.patterns.as_slice()));
     let mut count = 0;
     let mut example = None;
     for n in 0..total {
@@ -149,7 +150,11 @@ fn coverage(cx: &LintContext<'_>, table: &RateTable) -> Coverage {
                 })
             })
             .collect();
-        let covered = rows.iter().any(|r| {
+        // Only the rows the index offers can match: `_` or this value on some key.
+        let candidates = index
+            .candidates_matching(&combo)
+            .unwrap_or_else(|| (0..rows.len()).collect());
+        let covered = candidates.into_iter().filter_map(|r| rows.get(r)).any(|r| {
             r.patterns
                 .iter()
                 .zip(&combo)

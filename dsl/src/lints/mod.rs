@@ -5,8 +5,11 @@
 //! `## What it does`, `## Why is this bad?` and `## Example`. Every rule implements
 //! [`LintRule`]; [`run`] runs the static list [`RULES`] in order. Lints only run on a
 //! policy that checked without errors, so the ids and slots in the IR are valid; even so,
-//! rules look everything up with `get` and never panic. Every rule is linear or
-//! quadratic in the size of the policy (coverage enumeration is capped).
+//! rules look everything up with `get` and never panic. Every rule is near-linear in
+//! the size of the policy: the rate-table rules compare only the rows a
+//! `rates::RowIndex` offers (pairwise only in pathological tables), AST nodes are
+//! found by binary search, and coverage enumeration is capped. `benches/scale.rs` and
+//! `benches/scale.sh` measure every shape of policy at two sizes.
 //!
 //! The reference for every code, with examples, is `docs/lints.md`.
 
@@ -103,11 +106,15 @@ impl<'a> LintContext<'a> {
             };
             start += s.len() - s.trim_start().len();
             end -= s.len() - s.trim_end().len();
-            let comment = self
-                .ast
-                .comments
-                .iter()
-                .find(|c| c.span.start >= start && c.span.start < end && c.span.end >= end);
+            // Comments are sorted and disjoint, so the only one that can start inside
+            // the span and reach its end is the last one starting before the end
+            // (a binary search: diagnostics times comments would be quadratic).
+            let comments = &self.ast.comments;
+            let before_end = comments.partition_point(|c| c.span.start < end);
+            let comment = before_end
+                .checked_sub(1)
+                .and_then(|i| comments.get(i))
+                .filter(|c| c.span.start >= start && c.span.end >= end);
             match comment {
                 Some(c) if c.span.start > start => end = c.span.start,
                 _ => break,
@@ -135,6 +142,17 @@ impl<'a> LintContext<'a> {
             ast::Item::Registration(s) => s.rules.as_slice(),
             _ => &[],
         })
+    }
+
+    /// The `registration { }` rules picked by `pick` (which returns the rule's span and
+    /// what the caller needs of it), sorted by span, for [`find_nesting`] lookups.
+    pub fn reg_rules_by_span<T>(
+        &self,
+        pick: impl Fn(&'a ast::RegRule) -> Option<(&'a Span, T)>,
+    ) -> Vec<(&'a Span, T)> {
+        let mut out: Vec<(&'a Span, T)> = self.reg_rules().filter_map(pick).collect();
+        out.sort_by_key(|(s, _)| (s.start, s.end));
+        out
     }
 
     /// Every rule of every `cosell { }` section.
@@ -196,6 +214,24 @@ impl<'a> LintContext<'a> {
             Const::None => "none".to_string(),
         }
     }
+}
+
+/// The first entry (in source order) whose span nests with `span` (see
+/// [`spans_nest`]), in entries sorted by span start: a binary search, so looking up
+/// every IR rule's AST node is not quadratic. AST rules of one section do not overlap,
+/// so only the entries next to `span.start` can nest with it.
+pub(crate) fn find_nesting<'e, T>(sorted: &'e [(&Span, T)], span: &Span) -> Option<&'e T> {
+    let at = sorted.partition_point(|(s, _)| s.start <= span.start);
+    // The entry starting at or before `span` may contain it; the next one may lie
+    // inside it.
+    let from = at.saturating_sub(1);
+    sorted
+        .get(from..)
+        .unwrap_or(&[])
+        .iter()
+        .take(2)
+        .find(|(s, _)| spans_nest(s, span))
+        .map(|(_, t)| t)
 }
 
 /// True when `a` lies within `b` or `b` within `a`: the checker may keep either the

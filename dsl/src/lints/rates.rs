@@ -1,6 +1,8 @@
 //! Rate-table pattern algebra shared by W303 and W304: containment, overlap and the
 //! finite domain of a key.
 
+use std::collections::HashMap;
+
 use crate::ir::{Const, Policy, Type};
 use crate::lints::LintContext;
 
@@ -30,6 +32,165 @@ pub(crate) fn matches(p: &Pat, value: &Const) -> bool {
     match p {
         None => true,
         Some(vals) => vals.contains(value),
+    }
+}
+
+/// The rows of a rate table indexed by key: per key, the rows that are `_` there and
+/// the rows that list each value. W303 and W304 ask it for the rows that could match
+/// a value (or contain a pattern) on one key and only compare those, so tables whose
+/// rows differ on some key are checked in near-linear time instead of pairwise.
+pub(crate) struct RowIndex {
+    keys: Vec<KeyIndex>,
+}
+
+#[derive(Default)]
+struct KeyIndex {
+    /// Rows (ascending) whose pattern on this key is `_`.
+    wild: Vec<usize>,
+    /// Rows (ascending) whose pattern on this key lists the value.
+    by_value: HashMap<Const, Vec<usize>>,
+}
+
+const NO_ROWS: &[usize] = &[];
+
+impl RowIndex {
+    /// Indexes `rows` (each a list of patterns, one per key; `keys` keys).
+    pub(crate) fn new<'r>(keys: usize, rows: impl IntoIterator<Item = &'r [Pat]>) -> Self {
+        let mut index: Vec<KeyIndex> = (0..keys).map(|_| KeyIndex::default()).collect();
+        for (r, patterns) in rows.into_iter().enumerate() {
+            for (key, pat) in index.iter_mut().zip(patterns) {
+                match pat {
+                    None => key.wild.push(r),
+                    Some(values) => {
+                        for v in values {
+                            let rows = key.by_value.entry(v.clone()).or_default();
+                            // A value listed twice in one pattern indexes the row once.
+                            if rows.last() != Some(&r) {
+                                rows.push(r);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Self { keys: index }
+    }
+
+    /// The rows whose pattern on `key` is `_`.
+    fn wild(&self, key: usize) -> &[usize] {
+        self.keys.get(key).map_or(NO_ROWS, |k| k.wild.as_slice())
+    }
+
+    /// The rows whose pattern on `key` lists `value`.
+    fn listing(&self, key: usize, value: &Const) -> &[usize] {
+        self.keys
+            .get(key)
+            .and_then(|k| k.by_value.get(value))
+            .map_or(NO_ROWS, Vec::as_slice)
+    }
+
+    /// Rows that could contain `pattern` on `key` (are `_` there, or list the
+    /// pattern's values): a superset of the rows that contain it. Only `_` contains
+    /// `_`.
+    fn containing(&self, key: usize, pattern: &Pat) -> Option<Candidates<'_>> {
+        let Some(values) = pattern else {
+            return Some(Candidates(vec![self.wild(key)]));
+        };
+        // A row containing the pattern lists every value, so the smallest list will do.
+        let listing = values
+            .iter()
+            .map(|v| self.listing(key, v))
+            .min_by_key(|rows| rows.len())
+            .unwrap_or(NO_ROWS);
+        Some(Candidates(vec![self.wild(key), listing]))
+    }
+
+    /// Rows that could overlap `pattern` on `key`: `_` there or listing one of its
+    /// values. `None` when `pattern` is `_` (every row overlaps it).
+    fn overlapping(&self, key: usize, pattern: &Pat) -> Option<Candidates<'_>> {
+        let values = pattern.as_ref()?;
+        let mut lists = vec![self.wild(key)];
+        lists.extend(values.iter().map(|v| self.listing(key, v)));
+        Some(Candidates(lists))
+    }
+
+    /// The smallest candidate set over every key, by `pick`; `None` when no key narrows
+    /// the search (then every row is a candidate).
+    fn narrowest<'a>(
+        &'a self,
+        patterns: &[Pat],
+        pick: impl Fn(&'a Self, usize, &Pat) -> Option<Candidates<'a>>,
+    ) -> Option<Candidates<'a>> {
+        patterns
+            .iter()
+            .enumerate()
+            .filter_map(|(key, p)| pick(self, key, p))
+            .min_by_key(Candidates::len)
+    }
+
+    /// Candidate rows before row `below` (ascending) that may contain every pattern of
+    /// `patterns`; `None` when no key narrows the search (then every row may).
+    pub(crate) fn candidates_containing(
+        &self,
+        patterns: &[Pat],
+        below: usize,
+    ) -> Option<Vec<usize>> {
+        self.narrowest(patterns, Self::containing)
+            .map(|c| c.into_sorted(below))
+    }
+
+    /// Candidate rows before row `below` (ascending) that may overlap `patterns` on
+    /// every key; `None` when no key narrows the search (then every row may).
+    pub(crate) fn candidates_overlapping(
+        &self,
+        patterns: &[Pat],
+        below: usize,
+    ) -> Option<Vec<usize>> {
+        self.narrowest(patterns, Self::overlapping)
+            .map(|c| c.into_sorted(below))
+    }
+
+    /// Candidate rows (ascending) that may match the key tuple `values` (`None` for an
+    /// open-ended key, which only `_` is sure to match); `None` without keys.
+    pub(crate) fn candidates_matching(&self, values: &[Option<Const>]) -> Option<Vec<usize>> {
+        values
+            .iter()
+            .enumerate()
+            .map(|(key, v)| match v {
+                Some(v) => Candidates(vec![self.wild(key), self.listing(key, v)]),
+                None => Candidates(vec![self.wild(key)]),
+            })
+            .min_by_key(Candidates::len)
+            .map(|c| c.into_sorted(usize::MAX))
+    }
+}
+
+/// Candidate rows: ascending lists of row numbers, not yet merged (so choosing the
+/// smallest set over the keys costs only the sum of their lengths).
+struct Candidates<'a>(Vec<&'a [usize]>);
+
+impl Candidates<'_> {
+    fn len(&self) -> usize {
+        self.0.iter().map(|l| l.len()).sum()
+    }
+
+    /// The rows below `below`, ascending and without repeats.
+    fn into_sorted(self, below: usize) -> Vec<usize> {
+        let mut out: Vec<usize> = Vec::with_capacity(self.len());
+        let mut lists = 0;
+        for list in self.0 {
+            let cut = list.partition_point(|&r| r < below);
+            let part = list.get(..cut).unwrap_or(list);
+            if !part.is_empty() {
+                lists += 1;
+                out.extend_from_slice(part);
+            }
+        }
+        if lists > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        out
     }
 }
 

@@ -22,7 +22,7 @@
 use crate::ast::{self, Span};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::ir::{Const, Dur, ExprKind, Type};
-use crate::lints::{spans_nest, walk, LintContext, LintRule};
+use crate::lints::{find_nesting, spans_nest, walk, LintContext, LintRule};
 
 /// E310: a business-time duration in a policy with no business calendar.
 pub struct SlaWithoutCalendar;
@@ -61,14 +61,14 @@ impl LintRule for SlaWithoutCalendar {
                     }),
                 );
             }
+            let steps = cx.reg_rules_by_span(|r| match r {
+                ast::RegRule::Escalate { after, span, .. } => Some((span, &after.span)),
+                _ => None,
+            });
             for e in &reg.escalations {
-                add(
-                    &e.after,
-                    reg_duration(cx, &e.span, |r| match r {
-                        ast::RegRule::Escalate { after, span, .. } => Some((after, span)),
-                        _ => None,
-                    }),
-                );
+                let span =
+                    find_nesting(&steps, &e.span).map_or_else(|| e.span.clone(), |s| (*s).clone());
+                add(&e.after, span);
             }
             if let Some((d, span)) = &reg.protect {
                 add(

@@ -33,8 +33,15 @@ impl LintRule for UnusedPool {
 
     fn check(&self, cx: &LintContext<'_>, out: &mut Vec<Diagnostic>) {
         let Some(cosell) = &cx.ir.cosell else { return };
-        for (i, pool) in cosell.pools.iter().enumerate() {
-            if cosell.assigns.iter().any(|a| a.pool.0 as usize == i) {
+        // One pass over the assign rules, not one per pool.
+        let mut assigned = vec![false; cosell.pools.len()];
+        for a in &cosell.assigns {
+            if let Some(used) = assigned.get_mut(a.pool.0 as usize) {
+                *used = true;
+            }
+        }
+        for (pool, used) in cosell.pools.iter().zip(assigned) {
+            if used {
                 continue;
             }
             out.push(

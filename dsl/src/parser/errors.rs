@@ -64,7 +64,10 @@ pub(super) fn to_diagnostic(text: &str, err: &Error<Rule>) -> (Diagnostic, usize
         match expected.as_slice() {
             [] => "not expected here".to_string(),
             [one] => format!("expected {one}"),
-            many => format!("expected one of: {}", many.join(", ")),
+            many => format!(
+                "expected one of: {}",
+                plausible(many, token.as_ref().map(|t| t.text))
+            ),
         }
     };
     let mut diag = Diagnostic::new(Code::Syntax, span, message).label(label);
@@ -77,6 +80,54 @@ pub(super) fn to_diagnostic(text: &str, err: &Error<Rule>) -> (Diagnostic, usize
         }
     }
     (diag, pos)
+}
+
+/// At most this many alternatives are listed in "expected one of"; the rest are `...`.
+const MAX_EXPECTED: usize = 5;
+
+/// The most plausible of the expected alternatives, at most [`MAX_EXPECTED`], then
+/// `...`: keywords close to the word written (a typo), then what continues or closes
+/// the current construct (an operator, a value, `}`), then the other keywords. Inside
+/// a section pest expects every keyword that may start a rule there; listing all of
+/// them buries the likely fix.
+fn plausible(expected: &[String], token: Option<&str>) -> String {
+    if expected.len() <= MAX_EXPECTED {
+        return expected.join(", ");
+    }
+    let word = token.filter(|t| t.chars().next().is_some_and(|c| c.is_ascii_alphabetic()));
+    let keyword = |e: &str| {
+        e.strip_prefix('`')
+            .and_then(|e| e.strip_suffix('`'))
+            .filter(|k| k.chars().all(|c| c.is_ascii_alphabetic() || c == ' '))
+            .map(str::to_string)
+    };
+    let mut ranked: Vec<(usize, usize, &String)> = expected
+        .iter()
+        .map(|e| {
+            let rank = match (keyword(e), word) {
+                (Some(k), Some(w)) => {
+                    let d = strsim::damerau_levenshtein(w, k.split(' ').next().unwrap_or(&k));
+                    if d <= 2 {
+                        (0, d)
+                    } else {
+                        (2, 0)
+                    }
+                }
+                (Some(_), None) => (2, 0),
+                (None, _) => (1, 0),
+            };
+            (rank.0, rank.1, e)
+        })
+        .collect();
+    // Stable: equal ranks keep the alphabetical order of `expected`.
+    ranked.sort_by_key(|(tier, distance, _)| (*tier, *distance));
+    let mut shown: Vec<&str> = ranked
+        .iter()
+        .take(MAX_EXPECTED)
+        .map(|(_, _, e)| e.as_str())
+        .collect();
+    shown.push("...");
+    shown.join(", ")
 }
 
 fn clamp(text: &str, pos: usize) -> usize {
@@ -340,6 +391,27 @@ fn help(text: &str, pos: usize, token: Option<&Token<'_>>, expected: &[String]) 
     let token = token?;
     let tok = token.text;
 
+    if let Some(help) = stage_label_in_flow(text, pos, token) {
+        return Some(help);
+    }
+    if tok == "$" {
+        return Some(Help::new(dollar_amount(text, pos)));
+    }
+    if expects("a quoted text") && (tok.starts_with(|c: char| c.is_ascii_alphanumeric())) {
+        if let Some(kw) = prev.filter(|p| *p == "because" || *p == "reject") {
+            let line_end = text
+                .get(pos..)
+                .and_then(|r| r.find('\n'))
+                .map_or(text.len(), |i| pos + i);
+            let rest = text.get(pos..line_end).unwrap_or("");
+            let rest = rest.split("//").next().unwrap_or(rest).trim_end();
+            let quoted = rest.replace('\\', "\\\\").replace('"', "\\\"");
+            return Some(Help::new(format!(
+                "put the text in quotes: `{kw} \"{}\"`",
+                shorten(&quoted)
+            )));
+        }
+    }
     if tok == "=" {
         return Some(Help::new("use `==` to compare two values"));
     }
@@ -387,6 +459,105 @@ fn help(text: &str, pos: usize, token: Option<&Token<'_>>, expected: &[String]) 
         }
     }
     None
+}
+
+/// Help for a stage label written in `flow` where a stage name belongs:
+/// `Lead Accepted -> ...` or `"Lead Accepted" -> ...`. Names the declared stage whose
+/// label it is, or else suggests the words run together.
+fn stage_label_in_flow(text: &str, pos: usize, token: &Token<'_>) -> Option<Help> {
+    if scan::item_keyword_at(text, pos) != Some("flow") {
+        return None;
+    }
+    let line_start = text.get(..pos)?.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text.get(pos..)?.find('\n').map_or(text.len(), |i| pos + i);
+    let label = if token.text.starts_with('"') {
+        token.text.trim_matches('"').to_string()
+    } else {
+        // The words from the previous `->` (or the start of the line) up to the next.
+        let before = text.get(line_start..pos)?;
+        let from = before.rfind("->").map_or(0, |i| i + 2);
+        let start = line_start + from;
+        let after = text.get(pos..line_end)?;
+        let stop = after.find("->").unwrap_or(after.len());
+        let stop = stop.min(after.find("//").unwrap_or(after.len()));
+        let words: Vec<&str> = text
+            .get(start..pos + stop)?
+            .split_whitespace()
+            .take_while(|w| *w != "when" && *w != "because")
+            .collect();
+        let is_name = |w: &&str| w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if words.len() < 2 || !words.iter().all(is_name) {
+            return None;
+        }
+        words.join(" ")
+    };
+    let normal = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    let labels = scan::stage_labels(text);
+    if let Some(found) = labels.iter().find(|l| normal(l.label) == normal(&label)) {
+        let mut help = Help::new(format!(
+            "`{label}` is the label of stage `{}`; `flow` uses stage names, like `{}`",
+            found.name, found.name
+        ));
+        help.related = Some((
+            found.name_span.clone(),
+            "the stage is declared here".to_string(),
+        ));
+        return Some(help);
+    }
+    let joined: String = label
+        .split_whitespace()
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect();
+    if joined.is_empty()
+        || !joined
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return None;
+    }
+    Some(Help::new(format!(
+        "`flow` uses stage names, which are one word, like `{joined}`; a label in quotes goes in the stage declaration"
+    )))
+}
+
+/// Help for `$50,000`: money is the amount, then the policy's currency code.
+fn dollar_amount(text: &str, pos: usize) -> String {
+    let rest = text.get(pos + 1..).unwrap_or("");
+    let len = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '_' || c == '.'))
+        .unwrap_or(rest.len());
+    let amount = rest
+        .get(..len)
+        .unwrap_or("")
+        .trim_end_matches([',', '.'])
+        .replace(',', "_");
+    let amount = if amount.starts_with(|c: char| c.is_ascii_digit()) {
+        amount
+    } else {
+        "50_000".to_string()
+    };
+    let currency = policy_currency(text).unwrap_or("USD");
+    format!("write money as the amount and then the currency code, like `{amount} {currency}`")
+}
+
+/// The currency declared in the header (`currency USD`), if it can be found.
+fn policy_currency(text: &str) -> Option<&str> {
+    text.match_indices("currency").find_map(|(i, w)| {
+        let code = text.get(i + w.len()..)?.trim_start_matches([' ', '\t']);
+        let (code, after) = (code.get(..3)?, code.get(3..)?);
+        let ends = !after.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
+        (ends && code.chars().all(|c| c.is_ascii_uppercase())).then_some(code)
+    })
 }
 
 /// Help for a word right after a number: a spelled-out duration unit or a lowercase

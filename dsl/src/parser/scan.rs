@@ -207,6 +207,66 @@ fn item_starts(text: &str) -> Vec<usize> {
     out
 }
 
+/// The keyword of the top-level item that `pos` lies in (`flow`, `stage`, ...).
+pub(super) fn item_keyword_at(text: &str, pos: usize) -> Option<&str> {
+    let start = item_starts(text).into_iter().rfind(|&s| s <= pos)?;
+    let rest = text.get(start..)?;
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    rest.get(..end)
+}
+
+/// A stage declared with a label: `stage LeadAccepted "Lead Accepted" {`.
+pub(super) struct StageLabel<'t> {
+    pub name: &'t str,
+    pub name_span: Span,
+    pub label: &'t str,
+}
+
+/// Every stage declared with a label, found line by line (for error help only).
+pub(super) fn stage_labels(text: &str) -> Vec<StageLabel<'_>> {
+    let mut out = Vec::new();
+    let mut line_start = 0;
+    for line in text.split_inclusive('\n') {
+        let offset = line_start;
+        line_start += line.len();
+        let trimmed = line.trim_start();
+        let mut rest = trimmed;
+        for prefix in ["won ", "lost "] {
+            if let Some(r) = rest.strip_prefix(prefix) {
+                rest = r.trim_start();
+            }
+        }
+        let Some(r) = rest.strip_prefix("stage ") else {
+            continue;
+        };
+        let r_trim = r.trim_start();
+        let name_len = r_trim
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(r_trim.len());
+        let (Some(name), Some(after)) = (r_trim.get(..name_len), r_trim.get(name_len..)) else {
+            continue;
+        };
+        let Some(quoted) = after.trim_start().strip_prefix('"') else {
+            continue;
+        };
+        let Some(label) = quoted.find('"').and_then(|end| quoted.get(..end)) else {
+            continue;
+        };
+        if name.is_empty() {
+            continue;
+        }
+        let name_start = offset + (line.len() - r_trim.len());
+        out.push(StageLabel {
+            name,
+            name_span: name_start..name_start + name.len(),
+            label,
+        });
+    }
+    out
+}
+
 /// Blanks out (with spaces, keeping newlines and byte offsets) the top-level item in
 /// which a syntax error at `pos` occurred, so that parsing can resume at the next
 /// item. When `pos` is itself the start of an item (typically: the previous item is
