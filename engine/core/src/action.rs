@@ -24,8 +24,8 @@ pub enum Action {
 const FORMS: &str =
     "use `advance <Stage>`, `register`, `evaluate`, `close_won`, `close_lost` or `route_lead`";
 
-/// The action verbs.
-const VERBS: [&str; 6] = [
+/// The action verbs, as [`Action::verb`] gives them.
+pub const VERBS: [&str; 6] = [
     "advance",
     "register",
     "evaluate",
@@ -151,15 +151,25 @@ impl UnknownStageError {
     }
 }
 
+impl Action {
+    /// The action's verb (`advance` for `advance Proposal`): one of [`VERBS`].
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Action::Advance { .. } => "advance",
+            Action::Register => "register",
+            Action::Evaluate => "evaluate",
+            Action::CloseWon => "close_won",
+            Action::CloseLost => "close_lost",
+            Action::RouteLead => "route_lead",
+        }
+    }
+}
+
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Action::Advance { to } => write!(f, "advance {to}"),
-            Action::Register => f.write_str("register"),
-            Action::Evaluate => f.write_str("evaluate"),
-            Action::CloseWon => f.write_str("close_won"),
-            Action::CloseLost => f.write_str("close_lost"),
-            Action::RouteLead => f.write_str("route_lead"),
+            other => f.write_str(other.verb()),
         }
     }
 }
@@ -221,7 +231,9 @@ mod tests {
             "close_lost",
             "route_lead",
         ] {
-            assert_eq!(s.parse::<Action>().unwrap().to_string(), s);
+            let a = s.parse::<Action>().unwrap();
+            assert_eq!(a.to_string(), s);
+            assert!(s.starts_with(a.verb()) && VERBS.contains(&a.verb()));
         }
         assert!("advance".parse::<Action>().is_err());
         assert!("fly away".parse::<Action>().is_err());

@@ -402,14 +402,7 @@ impl Policy {
             ..Default::default()
         };
         out.to_pass.clear();
-        let name = match action {
-            Action::Advance { .. } => "advance",
-            Action::Register => "register",
-            Action::Evaluate => "evaluate",
-            Action::CloseWon => "close_won",
-            Action::CloseLost => "close_lost",
-            Action::RouteLead => "route_lead",
-        };
+        let name = action.verb();
         if let Some((rule, location, text)) = out.overflow_at.clone() {
             out.reasons.push(decision::Reason {
                 rule: format!("action.{name}"),
@@ -478,14 +471,7 @@ impl Policy {
         now: DateTime<Utc>,
         message: String,
     ) -> Decision {
-        let verb = match action {
-            Action::Advance { .. } => "advance",
-            Action::Register => "register",
-            Action::Evaluate => "evaluate",
-            Action::CloseWon => "close_won",
-            Action::CloseLost => "close_lost",
-            Action::RouteLead => "route_lead",
-        };
+        let verb = action.verb();
         Decision {
             outcome: Outcome::Error,
             action: action.to_string(),

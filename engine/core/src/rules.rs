@@ -49,14 +49,7 @@ impl Catalogue<'_> {
 }
 
 /// The action names that have an `action.<name>` structural reason.
-const ACTIONS: [&str; 6] = [
-    "advance",
-    "register",
-    "evaluate",
-    "close_won",
-    "close_lost",
-    "route_lead",
-];
+const ACTIONS: [&str; 6] = crate::action::VERBS;
 
 impl Policy {
     /// Every rule this policy can evaluate, once each, in source order. A rule that
