@@ -3,8 +3,12 @@
 //! JSON is read by a small parser of our own so that numbers keep the exact text the
 //! user wrote (money is decimal, never a float), duplicate keys stay visible (the
 //! validator refuses them with a path) and nesting is bounded while parsing. YAML is
-//! read through serde_yaml into the same tree after a linear pre-scan bounds its
-//! nesting (libyaml is slow on very deep flow collections). Maps are flat vectors of
+//! built into the same tree straight from saphyr-parser's events (no intermediate
+//! value, no float: plain scalars keep their text and resolve by the YAML 1.2 core
+//! schema), after a linear pre-scan bounds its nesting; aliases are expanded up to
+//! [`MAX_ALIAS_VALUES`] values in all and a second document is refused. saphyr-parser
+//! is a maintained pure-Rust YAML 1.2 event parser (the saphyr project continues
+//! yaml-rust2) that hands out each scalar's text and style. Maps are flat vectors of
 //! `(key, value)` pairs with interned keys, so a million line items cost a few
 //! hundred bytes each rather than a `BTreeMap` of `String`s each.
 
@@ -24,7 +28,7 @@ pub const MAX_DEPTH: usize = 64;
 pub enum Node {
     Null,
     Bool(bool),
-    /// A number, as written (JSON) or as YAML read it.
+    /// A number, as written (hex and octal YAML integers as decimal digits).
     Num(Arc<str>),
     /// Text; short texts repeated across the document share one allocation.
     Str(Arc<str>),
