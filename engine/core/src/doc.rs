@@ -8,7 +8,11 @@
 //! schema), after a linear pre-scan bounds its nesting; aliases are expanded up to
 //! [`MAX_ALIAS_VALUES`] values in all and a second document is refused. saphyr-parser
 //! is a maintained pure-Rust YAML 1.2 event parser (the saphyr project continues
-//! yaml-rust2) that hands out each scalar's text and style. Maps are flat vectors of
+//! yaml-rust2) that hands out each scalar's text and style. Measured with
+//! `examples/parse_record.rs` (channel-standard policy, release build), against
+//! serde_yaml: 1M line items (91 MB) peak 1.57 GB -> 470 MB RSS, 1M events (61 MB)
+//! 1.20 GB -> 284 MB; callgrind on 20k line items, `parse_yaml` 920M -> 684M
+//! instructions. Maps are flat vectors of
 //! `(key, value)` pairs with interned keys, so a million line items cost a few
 //! hundred bytes each rather than a `BTreeMap` of `String`s each.
 
