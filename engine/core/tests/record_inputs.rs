@@ -93,6 +93,110 @@ fn numbers_are_shown_as_written() {
     assert_eq!(r.fields[4], Value::Dec(dec("-0.1")));
 }
 
+/// Issue 6: unquoted YAML money used to pass through a float and lose digits past
+/// the 15th or 16th; every number form keeps every digit (fields and line items).
+#[test]
+fn yaml_amounts_longer_than_fifteen_digits_keep_every_digit() {
+    let p = typed();
+    for text in [
+        "123456789012345678.12",
+        "9007199254740993",
+        "1234567890123456789012345678",
+        "0.1234567890123456789",
+        "12345678901234567.5e1",
+    ] {
+        let r = p
+            .parse_record_yaml(&format!(
+                "{HEAD}fields: {{ amount: {text} }}\nline_items:\n  - {{ product: A, quantity: 1, price: {text} }}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        let want = if text.contains('e') {
+            Decimal::from_scientific(text).unwrap()
+        } else {
+            dec(text)
+        };
+        assert_eq!(r.fields[0], Value::Money(want), "{text}");
+        assert_eq!(r.line_items[0][2], Value::Money(want), "{text}");
+        // The JSON reader reads the same digits to the same value.
+        let j = p
+            .parse_record_json(&format!(
+                r#"{{"id":"X","stage":"Open","fields":{{"amount":{text}}}}}"#
+            ))
+            .unwrap();
+        assert_eq!(j.fields[0], r.fields[0], "{text}");
+    }
+    // Other YAML 1.2 number forms read as the same value they write.
+    for (text, want) in [
+        ("+5", "5"),
+        (".5", "0.5"),
+        ("5.", "5"),
+        ("0x1F", "31"),
+        ("0o17", "15"),
+    ] {
+        let r = p
+            .parse_record_yaml(&format!("{HEAD}fields: {{ amount: {text} }}"))
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+        assert_eq!(r.fields[0], Value::Money(dec(want)), "{text}");
+    }
+    // Quoted digits are text, as before, and read as money text does.
+    let r = p
+        .parse_record_yaml(&format!(
+            "{HEAD}fields: {{ amount: \"123456789012345678.12\" }}"
+        ))
+        .unwrap();
+    assert_eq!(r.fields[0], Value::Money(dec("123456789012345678.12")));
+}
+
+/// Anchors and aliases are read (a block repeated by reference), with a bound on what
+/// they expand to: a billion-laughs file is refused at once, not after minutes.
+#[test]
+fn yaml_aliases_are_read_and_alias_bombs_refused_quickly() {
+    let p = typed();
+    let r = p
+        .parse_record_yaml(&format!(
+            "{HEAD}line_items:\n  - &one {{ product: A, quantity: 2, price: 10.50 }}\n  - *one\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.line_items.len(), 2);
+    assert_eq!(r.line_items[0], r.line_items[1]);
+    let mut bomb = String::from("a: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12 {
+        let prev = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    let start = std::time::Instant::now();
+    let e = p.parse_record_yaml(&bomb).unwrap_err();
+    assert!(start.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(e.0.len(), 1, "{e}");
+    assert_eq!(e.0[0].kind, RecordErrorKind::Syntax);
+    assert!(
+        e.0[0].message.contains("expand to more than 100000 values"),
+        "{e}"
+    );
+    assert!(e.0[0].message.contains("line "), "{e}");
+    // An alias to an anchor that is not defined is a syntax error, not a panic.
+    let e = p
+        .parse_record_yaml(&format!("{HEAD}fields: {{ amount: *nowhere }}"))
+        .unwrap_err();
+    assert_eq!(e.0[0].kind, RecordErrorKind::Syntax, "{e}");
+}
+
+/// One document per file: a second `---` is refused rather than silently dropped.
+#[test]
+fn yaml_files_with_more_than_one_document_are_refused() {
+    let p = typed();
+    let e = p
+        .parse_record_yaml(&format!("{HEAD}---\n{HEAD}"))
+        .unwrap_err();
+    assert_eq!(e.0[0].kind, RecordErrorKind::Syntax, "{e}");
+    assert!(e.0[0].message.contains("one YAML document"), "{e}");
+    assert!(e.0[0].message.contains("line 3"), "{e}");
+    // An explicit start and end of the one document are fine.
+    assert!(p.parse_record_yaml(&format!("---\n{HEAD}...\n")).is_ok());
+}
+
 #[test]
 fn numbers_too_large_say_so_in_both_formats() {
     let p = typed();
@@ -513,6 +617,9 @@ mod properties {
             Just(Json::Null),
             any::<bool>().prop_map(Json::Bool),
             any::<i64>().prop_map(Json::from),
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Json::from),
             (-3i64..200).prop_map(Json::from),
             prop::sample::select(TEXTS).prop_map(|s| Json::String(s.to_string())),
             "[a-zA-Z0-9 %.:-]{0,12}".prop_map(Json::String),
@@ -570,6 +677,38 @@ mod properties {
                 if let Err(e) = r {
                     prop_assert!(well_formed(&e), "{e}");
                 }
+            }
+        }
+
+        /// The same digits, unquoted, give the same record from JSON and YAML
+        /// (no float on either path), whatever their length or exponent.
+        #[test]
+        fn json_and_yaml_read_the_same_numbers_to_the_same_record(
+            int in "[1-9][0-9]{0,29}|0",
+            frac in prop::option::of("[0-9]{1,30}"),
+            exp in prop::option::of(-40i32..40),
+            price in "[1-9][0-9]{0,20}\\.[0-9]{1,2}",
+        ) {
+            let p = typed();
+            let mut n = int;
+            if let Some(f) = frac {
+                n = format!("{n}.{f}");
+            }
+            if let Some(e) = exp {
+                n = format!("{n}e{e}");
+            }
+            let json = format!(
+                r#"{{"id":"X","stage":"Open","fields":{{"amount":{n},"score":{n}}},"line_items":[{{"product":"A","quantity":1,"price":{price}}}]}}"#
+            );
+            let yaml = format!(
+                "id: X\nstage: Open\nfields:\n  amount: {n}\n  score: {n}\nline_items:\n  - product: A\n    quantity: 1\n    price: {price}\n"
+            );
+            let from_json = p.parse_record_json(&json).map_err(|e| e.to_string());
+            let from_yaml = p.parse_record_yaml(&yaml).map_err(|e| e.to_string());
+            prop_assert_eq!(&from_json, &from_yaml, "json: {}\nyaml: {}", json, yaml);
+            // Amounts beyond 28 digits are refused alike; the price always fits.
+            if let Ok(r) = from_yaml {
+                prop_assert_eq!(&r.line_items[0][2], &Value::Money(dec(&price)));
             }
         }
 
