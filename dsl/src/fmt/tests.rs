@@ -355,6 +355,7 @@ fn every_item_kind_prints_in_canonical_layout() {
                             })),
                             span: 0..0,
                         },
+                        range: None,
                         default: None,
                         span: 0..0,
                     }),

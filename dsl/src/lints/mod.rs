@@ -292,6 +292,7 @@ pub(crate) mod testing {
             ty,
             evidence,
             default: None,
+            range: None,
             span,
         });
         rec.fields.len() as u32 - 1
