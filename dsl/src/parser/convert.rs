@@ -275,16 +275,16 @@ fn record(pair: Pair<'_, Rule>) -> Res<Record> {
 fn field(pair: Pair<'_, Rule>) -> Res<Field> {
     let mut p = Parts::of(pair)?;
     let name = p.ident()?;
+    let range = match p.rest.iter().position(|t| t.as_rule() == Rule::field_range) {
+        Some(i) => Some(field_range(p.rest.swap_remove(i))?),
+        None => None,
+    };
     let ty = p
         .rest
         .drain(..)
         .find(|t| t.as_rule() == Rule::type_expr)
         .ok_or_else(|| internal_error(p.span.clone()))
         .and_then(type_expr)?;
-    let range = match p.rest.iter().position(|t| t.as_rule() == Rule::field_range) {
-        Some(i) => Some(field_range(p.rest.swap_remove(i))?),
-        None => None,
-    };
     let default = p.exprs.pop_front();
     Ok(Field {
         name,
