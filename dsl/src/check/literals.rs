@@ -380,7 +380,10 @@ impl Checker<'_> {
                     ),
                 )
                 .label("low bound above high bound")
-                .help(format!("write the lower bound first: `in {} .. {}`", h.text, l.text));
+                .help(format!(
+                    "write the lower bound first: `in {} .. {}`",
+                    h.text, l.text
+                ));
                 self.emit(d);
                 return None;
             }
