@@ -366,6 +366,7 @@ fn every_item_kind_prints_in_canonical_layout() {
                                 kind: TypeKind::Enum(vec![id("A"), id("B")]),
                                 span: 0..0,
                             },
+                            range: None,
                             default: Some(path("A")),
                             span: 0..0,
                         }],
