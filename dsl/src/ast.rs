@@ -215,7 +215,7 @@ pub struct Field {
     pub name: Ident,
     pub ty: TypeExpr,
     /// `in low .. high`: the declared value range (either bound may be omitted).
-    pub range: Option<FieldRange>,
+    pub range: Option<Box<FieldRange>>,
     /// `= expr` default value.
     pub default: Option<Expr>,
     #[serde(skip)]

@@ -276,7 +276,7 @@ fn field(pair: Pair<'_, Rule>) -> Res<Field> {
     let mut p = Parts::of(pair)?;
     let name = p.ident()?;
     let range = match p.rest.iter().position(|t| t.as_rule() == Rule::field_range) {
-        Some(i) => Some(field_range(p.rest.swap_remove(i))?),
+        Some(i) => Some(Box::new(field_range(p.rest.swap_remove(i))?)),
         None => None,
     };
     let ty = p
