@@ -214,8 +214,22 @@ pub enum RecordMember {
 pub struct Field {
     pub name: Ident,
     pub ty: TypeExpr,
+    /// `in low .. high`: the declared value range (either bound may be omitted).
+    pub range: Option<Box<FieldRange>>,
     /// `= expr` default value.
     pub default: Option<Expr>,
+    #[serde(skip)]
+    #[educe(PartialEq(ignore))]
+    pub span: Span,
+}
+
+/// `in -10_000 USD .. 10_000 USD`, `in 0 ..`, `in .. 5_000 USD`. Each bound is a
+/// literal or a negated literal (`-50%`), as an expression.
+#[derive(Clone, Debug, Serialize, Educe)]
+#[educe(PartialEq(bound()))]
+pub struct FieldRange {
+    pub low: Option<Expr>,
+    pub high: Option<Expr>,
     #[serde(skip)]
     #[educe(PartialEq(ignore))]
     pub span: Span,

@@ -406,8 +406,30 @@ pub struct FieldDef {
     pub ty: Type,
     pub evidence: bool,
     pub default: Option<Const>,
+    /// `in low .. high`: the declared value range; `None` keeps the type's default
+    /// rule (money, whole numbers and durations 0 or more, percents 0% to 100%).
+    pub range: Option<FieldRange>,
     #[serde(skip)]
     pub span: Span,
+}
+
+/// A field's declared range, checked: each bound is a constant of the field's type
+/// and `low <= high`.
+#[derive(Clone, Debug, Serialize)]
+pub struct FieldRange {
+    pub low: Option<RangeBound>,
+    pub high: Option<RangeBound>,
+    /// `policy.policy:12:3`: where the range is declared, for record messages.
+    pub at: String,
+    #[serde(skip)]
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RangeBound {
+    pub value: Const,
+    /// The bound as written in the policy (`-10_000 USD`).
+    pub text: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]

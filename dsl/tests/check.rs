@@ -1399,3 +1399,85 @@ leads {
     }
     insta::assert_snapshot!(out);
 }
+
+// ---------------------------------------------------------------- field ranges (issue 6)
+
+fn ranged(decl: &str) -> String {
+    with("").replacen(
+        "  amount: money\n",
+        &format!("  amount: money\n  {decl}\n"),
+        1,
+    )
+}
+
+#[test]
+fn field_ranges_check_into_the_ir() {
+    let p = clean(&ranged(
+        "discount_amount: money in -10_000 USD .. 10_000 USD\n  margin: percent in -50% .. 100%\n  seats: integer? in 0 ..\n  cap: money in .. 5_000 USD\n  due: date in 2026-01-01 .. 2026-12-31",
+    ));
+    let rec = p.record(RecordKind::Opportunity).unwrap();
+    let f = |n: &str| rec.fields.iter().find(|f| f.name == n).unwrap();
+    let r = f("discount_amount").range.as_ref().unwrap();
+    let low = r.low.as_ref().unwrap();
+    assert_eq!(low.value, Const::Money("-10000".parse().unwrap()));
+    assert_eq!(low.text, "-10_000 USD");
+    assert!(r.at.starts_with("t.policy:"), "{}", r.at);
+    let m = f("margin").range.as_ref().unwrap();
+    assert_eq!(
+        m.low.as_ref().unwrap().value,
+        Const::Percent("-0.5".parse().unwrap())
+    );
+    let s = f("seats").range.as_ref().unwrap();
+    assert_eq!(s.low.as_ref().unwrap().value, Const::Integer(0));
+    assert!(s.high.is_none());
+    let c = f("cap").range.as_ref().unwrap();
+    assert!(c.low.is_none());
+    assert!(f("due").range.is_some());
+    assert!(f("amount").range.is_none());
+}
+
+#[test]
+fn field_range_errors() {
+    // Unordered type.
+    expect(
+        &ranged("note: text in 1 .. 2"),
+        Code::TypeMismatch,
+        "in 1 .. 2",
+        true,
+    );
+    // Bound of another type (a money bound needs its currency: `0` is refused too).
+    expect(
+        &ranged("fee: money in 0 USD .. 10%"),
+        Code::TypeMismatch,
+        "10%",
+        true,
+    );
+    // Foreign currency.
+    expect(
+        &ranged("fee: money in 0 EUR .."),
+        Code::MixedCurrency,
+        "0 EUR",
+        true,
+    );
+    // Empty range.
+    expect(
+        &ranged("qty: integer in 10 .. 1"),
+        Code::MalformedDeclaration,
+        "in 10 .. 1",
+        true,
+    );
+    // No bounds at all.
+    expect(
+        &ranged("qty: integer in .."),
+        Code::MalformedDeclaration,
+        "in ..",
+        true,
+    );
+    // Invalid literal inside a bound.
+    expect(
+        &ranged("due: date in 2026-02-30 .."),
+        Code::InvalidLiteral,
+        "2026-02-30",
+        true,
+    );
+}

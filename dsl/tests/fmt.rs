@@ -598,3 +598,17 @@ proptest! {
         }
     }
 }
+
+/// Issue 6: field ranges print canonically (`in low .. high`, open bounds without a
+/// bound), the same AST comes back, and formatting is idempotent.
+#[test]
+fn field_ranges_format_canonically() {
+    let text = "record opportunity {\n  d: money in -10_000 USD..10_000 USD\n  s: integer? in 0..= 1\n  c: money in   ..5_000 USD\n  m: percent in -50%..100%\n}\n";
+    let once = fmt_text("r.policy", text).unwrap();
+    assert_eq!(
+        once,
+        "record opportunity {\n  d: money in -10_000 USD .. 10_000 USD\n  s: integer? in 0 .. = 1\n  c: money in .. 5_000 USD\n  m: percent in -50% .. 100%\n}\n"
+    );
+    assert_eq!(fmt_text("r.policy", &once).unwrap(), once);
+    assert_eq!(parse_ok("a", text).unwrap(), parse_ok("b", &once).unwrap());
+}

@@ -600,3 +600,50 @@ fn policy_errors_are_shown_terminal_safe() {
     assert!(raw_controls(&r.stderr).is_empty(), "{:?}", r.stderr);
     assert!(r.stderr.contains("money?[31m"), "{}", r.stderr);
 }
+
+/// Issue 6: a field's declared range replaces the type's sign rule; a value outside
+/// it is refused with the field path, the declared bound and where it is declared.
+#[test]
+fn declared_field_ranges_allow_negatives_and_refuse_out_of_range_values() {
+    let eval = |record: &str| {
+        run(&[
+            "eval",
+            "--policy",
+            "fixtures/eval/ranged.policy",
+            "--record",
+            record,
+            "--action",
+            "register",
+            "--now",
+            "2026-11-02T15:00:00Z",
+        ])
+    };
+    let at_low = eval("fixtures/eval/ranged-at-low.yaml");
+    assert_eq!(at_low.code, 0, "{}", at_low.snapshot());
+    let below = eval("fixtures/eval/ranged-below.yaml");
+    assert_eq!(below.code, 2, "{}", below.snapshot());
+    assert!(
+        below.stderr.contains(
+            "fields.amount: `-20000` is below the declared minimum `-10_000 USD` (fixtures/eval/ranged.policy:31:17)"
+        ),
+        "{}",
+        below.stderr
+    );
+    let unranged = run(&[
+        "eval",
+        "--policy",
+        "../../policies/channel-standard.policy",
+        "--record",
+        "fixtures/eval/ranged-at-low.yaml",
+        "--action",
+        "register",
+        "--now",
+        "2026-11-02T15:00:00Z",
+    ]);
+    assert_eq!(unranged.code, 2, "{}", unranged.snapshot());
+    assert!(
+        unranged.stderr.contains("cannot be below zero"),
+        "{}",
+        unranged.stderr
+    );
+}

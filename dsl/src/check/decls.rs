@@ -427,6 +427,10 @@ impl Checker<'_> {
             (Some(t), Some(e)) => self.constant(e, t, "a default value"),
             _ => None,
         };
+        let range = match (&ty, &f.range) {
+            (Some(t), Some(r)) => self.field_range(r, t, name),
+            _ => None,
+        };
         let Some(ty) = ty else {
             self.poisoned.insert((kind, name.to_string()));
             return;
@@ -440,6 +444,7 @@ impl Checker<'_> {
             ty,
             evidence,
             default,
+            range,
             span: f.span.clone(),
         });
         if let Some(slots) = self.field_slots.get_mut(kind.index()) {

@@ -13,7 +13,20 @@ use super::types::{is_number, strip};
 use super::Checker;
 use crate::ast::{self, DurationUnit, ExprKind, Literal, Span, UnOp};
 use crate::diagnostics::Code;
-use crate::ir::{Const, Dur, EnumId, StageId, Type};
+use crate::ir::{self, Const, Dur, EnumId, StageId, Type};
+
+/// Orders two constants of the same ordered type.
+pub(crate) fn const_cmp(a: &Const, b: &Const) -> Option<std::cmp::Ordering> {
+    match (a, b) {
+        (Const::Integer(x), Const::Integer(y)) => Some(x.cmp(y)),
+        (Const::Decimal(x), Const::Decimal(y))
+        | (Const::Money(x), Const::Money(y))
+        | (Const::Percent(x), Const::Percent(y)) => Some(x.cmp(y)),
+        (Const::Duration(x), Const::Duration(y)) => Some(x.cmp(y)),
+        (Const::Date(x), Const::Date(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
+}
 
 /// Removes `_` digit separators.
 fn digits(s: &str) -> String {
@@ -303,6 +316,115 @@ impl Checker<'_> {
     /// `` `money` `` style rendering of a type.
     pub(crate) fn shown_type(&self, t: &Type) -> String {
         format!("`{}`", self.type_name(t))
+    }
+
+    /// A field's declared range `in low .. high`: only for ordered types, bounds are
+    /// literals of the field's type (negative allowed), and `low <= high`.
+    pub(crate) fn field_range(
+        &mut self,
+        r: &ast::FieldRange,
+        ty: &Type,
+        field: &str,
+    ) -> Option<ir::FieldRange> {
+        let want = strip(ty).clone();
+        let ordered = matches!(
+            want,
+            Type::Integer
+                | Type::Decimal
+                | Type::Money
+                | Type::Percent
+                | Type::Duration
+                | Type::Date
+        );
+        if !ordered {
+            let d = Self::diag(
+                Code::TypeMismatch,
+                &r.span,
+                format!(
+                    "field `{field}` of type {} cannot declare a range",
+                    self.shown_type(ty)
+                ),
+            )
+            .label("range on an unordered type")
+            .help("ranges are for `integer`, `decimal`, `money`, `percent`, `duration` and `date` fields");
+            self.emit(d);
+            return None;
+        }
+        if r.low.is_none() && r.high.is_none() {
+            let d = Self::diag(
+                Code::MalformedDeclaration,
+                &r.span,
+                format!("the range of field `{field}` has no bounds"),
+            )
+            .label("no bound")
+            .help("write at least one bound, like `in 0 ..`, or remove the range");
+            self.emit(d);
+            return None;
+        }
+        let low = match &r.low {
+            Some(e) => Some(self.range_bound(e, &want)?),
+            None => None,
+        };
+        let high = match &r.high {
+            Some(e) => Some(self.range_bound(e, &want)?),
+            None => None,
+        };
+        if let (Some(l), Some(h)) = (&low, &high) {
+            if const_cmp(&l.value, &h.value) == Some(std::cmp::Ordering::Greater) {
+                let d = Self::diag(
+                    Code::MalformedDeclaration,
+                    &r.span,
+                    format!(
+                        "the range of field `{field}` is empty: `{}` is above `{}`",
+                        l.text, h.text
+                    ),
+                )
+                .label("low bound above high bound")
+                .help(format!(
+                    "write the lower bound first: `in {} .. {}`",
+                    h.text, l.text
+                ));
+                self.emit(d);
+                return None;
+            }
+        }
+        Some(ir::FieldRange {
+            low,
+            high,
+            at: self.source.location(r.span.start),
+            span: r.span.clone(),
+        })
+    }
+
+    /// One bound: a literal of type `want`, or a negated one (`-50%`, `-10_000 USD`).
+    fn range_bound(&mut self, e: &ast::Expr, want: &Type) -> Option<ir::RangeBound> {
+        let text = self.text(&e.span).to_string();
+        let (lit, lit_span, negate) = match &e.kind {
+            ExprKind::Lit(lit) => (lit, &e.span, false),
+            ExprKind::Unary(UnOp::Neg, inner) => match &inner.kind {
+                ExprKind::Lit(lit) => (lit, &inner.span, true),
+                _ => return self.not_constant(e, want, "a range bound"),
+            },
+            _ => return self.not_constant(e, want, "a range bound"),
+        };
+        let (c, found) = self.literal(lit, lit_span, false)?;
+        let c = self.coerce(c, &found, want, e, "a range bound")?;
+        let value = if negate {
+            match c {
+                Const::Integer(i) => Const::Integer(i.checked_neg()?),
+                Const::Decimal(d) => Const::Decimal(-d),
+                Const::Money(d) => Const::Money(-d),
+                Const::Percent(d) => Const::Percent(-d),
+                Const::Duration(s) => Const::Duration(s.checked_neg()?),
+                _ => {
+                    let name = self.type_name(want);
+                    return self.cannot_negate(&e.span, &name);
+                }
+            }
+        } else {
+            c
+        };
+        Some(ir::RangeBound { value, text })
     }
 
     /// Evaluates a constant of type `want` (enum values resolve against `want`'s enum,

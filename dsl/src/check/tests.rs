@@ -103,6 +103,7 @@ fn policy(b: &mut B<'_>, rhs: impl FnOnce(&mut B<'_>) -> Expr) -> Policy {
             kind: TypeKind::Named(ty_name.clone()),
             span: ty_name.span.clone(),
         },
+        range: None,
         default: None,
         span: field_name.span.start..ty_name.span.end,
     };

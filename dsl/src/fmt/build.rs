@@ -256,6 +256,19 @@ fn record(r: &Record, source: &str) -> Doc {
 
 fn field(f: &Field) -> Doc {
     let mut line = format!("{}: {}", f.name.name, type_expr(&f.ty));
+    if let Some(r) = &f.range {
+        // Canonical: `in low .. high`, `in low ..`, `in .. high`.
+        line.push_str(" in");
+        if let Some(low) = &r.low {
+            line.push(' ');
+            line.push_str(&expr(low));
+        }
+        line.push_str(" ..");
+        if let Some(high) = &r.high {
+            line.push(' ');
+            line.push_str(&expr(high));
+        }
+    }
     if let Some(default) = &f.default {
         line.push_str(" = ");
         line.push_str(&expr(default));

@@ -328,6 +328,7 @@ pub(crate) mod testing {
             ty,
             evidence,
             default: None,
+            range: None,
             span,
         });
         rec.fields.len() as u32 - 1

@@ -169,6 +169,7 @@ mod tests {
                 ty: Type::Bool,
                 evidence: true,
                 default: None,
+                range: None,
                 span: 0..1,
             });
         let q = expr(

@@ -275,6 +275,10 @@ fn record(pair: Pair<'_, Rule>) -> Res<Record> {
 fn field(pair: Pair<'_, Rule>) -> Res<Field> {
     let mut p = Parts::of(pair)?;
     let name = p.ident()?;
+    let range = match p.rest.iter().position(|t| t.as_rule() == Rule::field_range) {
+        Some(i) => Some(Box::new(field_range(p.rest.swap_remove(i))?)),
+        None => None,
+    };
     let ty = p
         .rest
         .drain(..)
@@ -285,8 +289,61 @@ fn field(pair: Pair<'_, Rule>) -> Res<Field> {
     Ok(Field {
         name,
         ty,
+        range,
         default,
         span: p.span,
+    })
+}
+
+/// `in low .. high`: a bound before `..` is the low one.
+fn field_range(pair: Pair<'_, Rule>) -> Res<FieldRange> {
+    let sp = span(&pair);
+    let (mut low, mut high, mut after_dots) = (None, None, false);
+    for child in pair.into_inner() {
+        match child.as_rule() {
+            Rule::dotdot => after_dots = true,
+            Rule::range_bound => {
+                let bound = range_bound(child)?;
+                if after_dots {
+                    high = Some(bound);
+                } else {
+                    low = Some(bound);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(FieldRange {
+        low,
+        high,
+        span: sp,
+    })
+}
+
+/// `-50%` or `10_000 USD` as an expression.
+fn range_bound(pair: Pair<'_, Rule>) -> Res<Expr> {
+    let sp = span(&pair);
+    let mut negated = false;
+    let mut lit = None;
+    for child in pair.into_inner() {
+        if child.as_rule() == Rule::minus {
+            negated = true;
+        } else {
+            let lsp = span(&child);
+            lit = Some(Expr {
+                kind: ExprKind::Lit(literal(child)?),
+                span: lsp,
+            });
+        }
+    }
+    let lit = lit.ok_or_else(|| internal_error(sp.clone()))?;
+    Ok(if negated {
+        Expr {
+            kind: ExprKind::Unary(UnOp::Neg, Box::new(lit)),
+            span: sp,
+        }
+    } else {
+        lit
     })
 }
 

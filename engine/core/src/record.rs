@@ -245,6 +245,23 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 pub(crate) struct Parser<'a> {
     pub policy: &'a ir::Policy,
     pub errors: Vec<RecordError>,
+    /// Set while reading a field that declares a range: the declared range replaces
+    /// the type's default sign rule.
+    ranged: bool,
+}
+
+/// Orders a parsed value against a range bound of the same type.
+fn bound_cmp(v: &Value, c: &ir::Const) -> Option<std::cmp::Ordering> {
+    use ir::Const;
+    match (v, c) {
+        (Value::Int(x), Const::Integer(y)) => Some(x.cmp(y)),
+        (Value::Dec(x), Const::Decimal(y))
+        | (Value::Money(x), Const::Money(y))
+        | (Value::Pct(x), Const::Percent(y)) => Some(x.cmp(y)),
+        (Value::Dur(x), Const::Duration(y)) => Some(x.cmp(y)),
+        (Value::Date(x), Const::Date(y)) => Some(x.cmp(y)),
+        _ => None,
+    }
 }
 
 /// The entries of a map node.
@@ -446,6 +463,7 @@ impl<'a> Parser<'a> {
         Self {
             policy,
             errors: Vec::new(),
+            ranged: false,
         }
     }
 
@@ -613,7 +631,12 @@ impl<'a> Parser<'a> {
     /// number, is out of range, or is negative where `sign` forbids it.
     fn decimal(&mut self, raw: &str, path: &str, what: &str, sign: Sign) -> Option<Decimal> {
         match parse_decimal(raw) {
-            Ok(d) if sign == Sign::NonNegative && d.is_sign_negative() && !d.is_zero() => {
+            Ok(d)
+                if sign == Sign::NonNegative
+                    && !self.ranged
+                    && d.is_sign_negative()
+                    && !d.is_zero() =>
+            {
                 self.err(
                     path,
                     RecordErrorKind::OutOfRange,
@@ -788,7 +811,7 @@ impl<'a> Parser<'a> {
                 return None;
             }
         };
-        if d.is_sign_negative() && !d.is_zero() {
+        if d.is_sign_negative() && !d.is_zero() && !self.ranged {
             self.err(
                 path,
                 RecordErrorKind::OutOfRange,
@@ -950,6 +973,54 @@ impl<'a> Parser<'a> {
         }
     }
 
+    /// A value of a field that declares a range: read without the type's sign rule,
+    /// then refused when outside the declared bounds.
+    fn ranged_value(
+        &mut self,
+        def: &ir::FieldDef,
+        range: &ir::FieldRange,
+        v: &Node,
+        path: &str,
+    ) -> Value {
+        self.ranged = true;
+        let parsed = self.value(&def.ty, v, path);
+        self.ranged = false;
+        let shown = match v {
+            Node::Num(s) | Node::Str(s) => s.trim().to_string(),
+            _ => return parsed,
+        };
+        let (low, high) = (range.low.as_ref(), range.high.as_ref());
+        if let Some(b) = low {
+            if bound_cmp(&parsed, &b.value) == Some(std::cmp::Ordering::Less) {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!(
+                        "`{shown}` is below the declared minimum `{}` ({})",
+                        b.text, range.at
+                    ),
+                    None,
+                );
+                return Value::Absent;
+            }
+        }
+        if let Some(b) = high {
+            if bound_cmp(&parsed, &b.value) == Some(std::cmp::Ordering::Greater) {
+                self.err(
+                    path,
+                    RecordErrorKind::OutOfRange,
+                    format!(
+                        "`{shown}` is above the declared maximum `{}` ({})",
+                        b.text, range.at
+                    ),
+                    None,
+                );
+                return Value::Absent;
+            }
+        }
+        parsed
+    }
+
     fn variant(&mut self, id: EnumId, name: &str, path: &str) -> Option<Value> {
         let def = self.policy.enum_def(id)?;
         if let Some(i) = def.variants.iter().position(|x| x == name) {
@@ -988,7 +1059,10 @@ impl<'a> Parser<'a> {
                     if let Some(def) = defs.get(slot) {
                         field_path.truncate(prefix);
                         field_path.push_str(k);
-                        let parsed = self.value(&def.ty, v, &field_path);
+                        let parsed = match &def.range {
+                            None => self.value(&def.ty, v, &field_path),
+                            Some(range) => self.ranged_value(def, range, v, &field_path),
+                        };
                         if let Some(cell) = out.get_mut(slot) {
                             *cell = parsed;
                         }

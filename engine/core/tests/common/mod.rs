@@ -145,6 +145,7 @@ fn fd(name: &str, ty: Type, evidence: bool, default: Option<Const>) -> FieldDef 
         ty,
         evidence,
         default,
+        range: None,
         span: sp(&format!("{name}:")),
     }
 }
