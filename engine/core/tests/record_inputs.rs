@@ -732,3 +732,108 @@ mod properties {
         }
     }
 }
+
+// --- declared ranges (`name: T in low .. high`) replace the type's default rule ----
+
+fn ranged() -> Policy {
+    let text = common::MINI
+        .replacen(
+            "  influencer: text?\n",
+            "  influencer: text?\n  credit: money in -500 USD .. 1_000 USD\n  seats: integer in 1 ..\n  \
+             cap: decimal in .. 10\n  margin: percent in -50% .. 50%\n",
+            1,
+        )
+        .replacen("  quantity: integer\n", "  quantity: integer in -5 .. 5\n", 1);
+    Policy::compile(&SourceFile::new("ranged.policy", text))
+        .unwrap_or_else(|e| panic!("the test policy compiles: {:?}", e.diagnostics.first()))
+}
+
+fn accepted(p: &Policy, body: &str) {
+    if let Err(e) = p.parse_record_yaml(&format!("{HEAD}{body}")) {
+        panic!("`{body}` must be accepted: {e}");
+    }
+}
+
+#[test]
+fn declared_ranges_accept_their_bounds_and_refuse_what_lies_outside() {
+    let p = ranged();
+    // Both bounds are inclusive; a declared negative lower bound allows negative money.
+    for ok in ["-500 USD", "1000 USD", "0 USD", "-499.99 USD"] {
+        accepted(&p, &format!("fields: {{ credit: \"{ok}\" }}"));
+    }
+    let e = yaml_errors(&p, "fields: { credit: \"-500.01 USD\" }");
+    let err = only(&e, "fields.credit");
+    assert_eq!(err.kind, RecordErrorKind::OutOfRange);
+    assert!(
+        err.message
+            .contains("below the declared minimum `-500 USD`")
+            && err.message.contains("ranged.policy:"),
+        "{}",
+        err.message
+    );
+    let e = yaml_errors(&p, "fields: { credit: \"1000.01 USD\" }");
+    assert!(
+        only(&e, "fields.credit")
+            .message
+            .contains("above the declared maximum `1_000 USD`"),
+        "{e}"
+    );
+    // Open upper bound: anything from the minimum up; below it is refused.
+    accepted(&p, "fields: { seats: 1 }");
+    accepted(&p, "fields: { seats: 9000000000 }");
+    let e = yaml_errors(&p, "fields: { seats: 0 }");
+    assert!(
+        only(&e, "fields.seats")
+            .message
+            .contains("below the declared minimum"),
+        "{e}"
+    );
+    // Open lower bound on a plain decimal.
+    accepted(&p, "fields: { cap: -1000000 }");
+    accepted(&p, "fields: { cap: 10 }");
+    let e = yaml_errors(&p, "fields: { cap: 10.5 }");
+    assert!(
+        only(&e, "fields.cap")
+            .message
+            .contains("above the declared maximum"),
+        "{e}"
+    );
+    // Percent ranges, negative allowed when declared.
+    accepted(&p, "fields: { margin: \"-50%\" }");
+    accepted(&p, "fields: { margin: \"50%\" }");
+    let e = yaml_errors(&p, "fields: { margin: \"51%\" }");
+    assert!(
+        only(&e, "fields.margin")
+            .message
+            .contains("above the declared maximum"),
+        "{e}"
+    );
+    let e = yaml_errors(&p, "fields: { margin: \"-51%\" }");
+    assert!(
+        only(&e, "fields.margin")
+            .message
+            .contains("below the declared minimum"),
+        "{e}"
+    );
+    // Line-item fields too: a declared range lets a quantity go negative.
+    accepted(
+        &p,
+        "line_items: [{ product: X, quantity: -5, price: \"1 USD\" }]",
+    );
+    let e = yaml_errors(
+        &p,
+        "line_items: [{ product: X, quantity: 6, price: \"1 USD\" }]",
+    );
+    assert!(
+        only(&e, "line_items[0].quantity")
+            .message
+            .contains("above the declared maximum"),
+        "{e}"
+    );
+    // A field without a declared range keeps the type's rule.
+    let e = yaml_errors(&p, "fields: { amount: \"-1 USD\" }");
+    assert!(
+        only(&e, "fields.amount").message.contains("is negative"),
+        "{e}"
+    );
+}
