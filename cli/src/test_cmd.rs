@@ -478,34 +478,27 @@ mod xml {
 
     /// Escapes element text: `&`, `<`, `>` (so `]]>` never appears).
     pub fn text(s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        for c in s.chars() {
-            match c {
-                '&' => out.push_str("&amp;"),
-                '<' => out.push_str("&lt;"),
-                '>' => out.push_str("&gt;"),
-                '\r' => out.push_str("&#13;"),
-                c if allowed(c) => out.push(c),
-                _ => out.push('\u{FFFD}'),
-            }
-        }
-        out
+        escape(s, false)
     }
 
     /// Escapes a double-quoted attribute value; tabs and line breaks become character
     /// references so attribute-value normalization keeps them.
     pub fn attr(s: &str) -> String {
+        escape(s, true)
+    }
+
+    fn escape(s: &str, in_attribute: bool) -> String {
         let mut out = String::with_capacity(s.len());
         for c in s.chars() {
             match c {
                 '&' => out.push_str("&amp;"),
                 '<' => out.push_str("&lt;"),
                 '>' => out.push_str("&gt;"),
-                '"' => out.push_str("&quot;"),
-                '\'' => out.push_str("&apos;"),
-                '\t' => out.push_str("&#9;"),
-                '\n' => out.push_str("&#10;"),
                 '\r' => out.push_str("&#13;"),
+                '"' if in_attribute => out.push_str("&quot;"),
+                '\'' if in_attribute => out.push_str("&apos;"),
+                '\t' if in_attribute => out.push_str("&#9;"),
+                '\n' if in_attribute => out.push_str("&#10;"),
                 c if allowed(c) => out.push(c),
                 _ => out.push('\u{FFFD}'),
             }

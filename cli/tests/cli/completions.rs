@@ -9,16 +9,7 @@ use super::{run, scratch_dir, tool_available};
 fn script(shell: &str) -> String {
     let r = run(&["completions", shell]);
     assert_eq!(r.code, 0, "{}", r.snapshot());
-    for verb in [
-        "lint",
-        "fmt",
-        "graph",
-        "eval",
-        "test",
-        "demo",
-        "explain",
-        "completions",
-    ] {
+    for verb in super::VERBS {
         assert!(r.stdout.contains(verb), "{shell} script lacks `{verb}`");
     }
     r.stdout

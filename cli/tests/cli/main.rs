@@ -71,6 +71,19 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     }
 }
 
+/// Every verb of the binary.
+pub const VERBS: [&str; 9] = [
+    "lint",
+    "fmt",
+    "graph",
+    "eval",
+    "test",
+    "demo",
+    "explain",
+    "completions",
+    "lsp",
+];
+
 /// Runs `dealflow ARGS` in `cli/tests`.
 pub fn run(args: &[&str]) -> Run {
     run_in(&tests_dir(), args, None)
@@ -108,17 +121,7 @@ mod help {
 
     #[test]
     fn every_verb_documents_its_exit_codes() {
-        for verb in [
-            "--help",
-            "lint",
-            "fmt",
-            "graph",
-            "eval",
-            "test",
-            "demo",
-            "explain",
-            "completions",
-        ] {
+        for verb in std::iter::once("--help").chain(super::VERBS) {
             let verb: &[&str] = if verb == "--help" {
                 &["--help"]
             } else {
