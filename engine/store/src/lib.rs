@@ -1,0 +1,136 @@
+//! dealflow's system of record. Commands go in, decisions come out. Each command is
+//! one write transaction: it loads what the decision needs, decides with the policy
+//! version in force at its instant, writes events and projections, and appends the
+//! decision to a hash-chained log. Only then is it acknowledged.
+//!
+//! The surface is [`Store`]. It is backend-neutral: domain types and JSON in and out,
+//! and no SQL type crosses it. [`sqlite::SqliteStore`] is the one backend so far.
+//! The engine (`dealflow-engine`) stays pure; the store calls it.
+//!
+//! ```
+//! use chrono::{TimeZone, Utc};
+//! use dealflow_store::{Store, sqlite::SqliteStore};
+//!
+//! let store = SqliteStore::open_in_memory().unwrap();
+//! let now = Utc.with_ymd_and_hms(2026, 9, 1, 14, 0, 0).unwrap();
+//! let policy = r#"policy "Mini" version "1" { currency USD }
+//! record opportunity { amount: money }
+//! stage Open { probability 10% forecast pipeline }
+//! won stage Won { probability 100% forecast closed }
+//! lost stage Lost { probability 0% forecast omitted }
+//! flow { Open -> Won  any -> Lost }"#;
+//! let publish = serde_json::json!({
+//!     "key": "p1", "type": "publish_policy", "by": {"user": "ann", "role": "admin"},
+//!     "source": policy, "effective_from": "2026-01-01T00:00:00Z"
+//! });
+//! let out = store.submit(&publish.to_string(), now).unwrap();
+//! assert_eq!(out.decisions[0].outcome, "published");
+//! ```
+
+pub mod command;
+pub mod sqlite;
+mod view;
+
+use chrono::{DateTime, Utc};
+pub use command::{Actor, Body, Command, Role, Verdict};
+pub use dealflow_engine::Audience;
+use serde::Serialize;
+pub use view::{
+    CommissionLine, LoggedCommand, OpportunityView, QueueEntry, RegistrationView, Verify,
+};
+
+/// What can go wrong in the store itself (never a refused command: a refusal is a
+/// logged decision).
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("could not migrate the database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error(
+        "the database has schema version {found}, newer than this dealflow ({supported}); upgrade dealflow"
+    )]
+    SchemaTooNew { found: usize, supported: usize },
+    #[error("the database is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One logged decision, as acknowledged to the caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Logged {
+    pub seq: u64,
+    pub outcome: String,
+    /// The decision document (canonical JSON, as hashed into the log).
+    pub json: String,
+}
+
+/// The answer to one submitted command: its decisions (a tick may fire several
+/// timers, each its own decision), and whether this was a repeat of an earlier
+/// command with the same idempotency key and payload (nothing was written then).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Submitted {
+    pub decisions: Vec<Logged>,
+    pub repeated: bool,
+    /// The command was refused (bad input, unknown record, wrong role, reused key).
+    pub refused: bool,
+}
+
+/// The system of record. Every read takes the audience it answers for: a partner
+/// sees only its own opportunities, registrations, leads offered to it and the
+/// decisions about them (redacted as in `docs/decisions.md`).
+pub trait Store: Send + Sync {
+    /// Applies one command (one JSON object as text) in its own durable transaction.
+    /// `now` is the instant for a command that carries no `at`.
+    fn submit(&self, command: &str, now: DateTime<Utc>) -> Result<Submitted, StoreError>;
+
+    /// Applies several commands in one durable commit, each atomic on its own (a
+    /// refused command changes nothing but its own log entry). Nothing is
+    /// acknowledged before the commit.
+    fn submit_batch(
+        &self,
+        commands: &[(&str, DateTime<Utc>)],
+    ) -> Result<Vec<Submitted>, StoreError>;
+
+    /// An opportunity with its registrations, history and decisions, when the
+    /// audience may see it.
+    fn opportunity(
+        &self,
+        audience: &Audience,
+        id: &str,
+    ) -> Result<Option<OpportunityView>, StoreError>;
+
+    /// The review queue: pending registrations, oldest first.
+    fn queue(&self, audience: &Audience, now: DateTime<Utc>) -> Result<Vec<QueueEntry>, StoreError>;
+
+    /// Live registrations whose protection ends within `within` of `now`.
+    fn expiring(
+        &self,
+        audience: &Audience,
+        now: DateTime<Utc>,
+        within: chrono::Duration,
+    ) -> Result<Vec<RegistrationView>, StoreError>;
+
+    /// Decision documents the audience may see, in log order, from `after` on.
+    fn decisions(
+        &self,
+        audience: &Audience,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError>;
+
+    /// Booked commission and rebate lines with `from <= at < to`.
+    fn commission(
+        &self,
+        audience: &Audience,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CommissionLine>, StoreError>;
+
+    /// Recomputes the decision log's hash chain.
+    fn verify(&self) -> Result<Verify, StoreError>;
+
+    /// The command log, in order (what replay feeds to a fresh store).
+    fn commands(&self) -> Result<Vec<LoggedCommand>, StoreError>;
+}

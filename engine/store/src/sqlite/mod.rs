@@ -1,0 +1,294 @@
+//! The SQLite backend: one writer connection, WAL, `synchronous=FULL`, each
+//! command in a `BEGIN IMMEDIATE` transaction (a batch: one transaction, a savepoint
+//! per command).
+
+mod apply;
+mod queries;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use dealflow_engine::Policy;
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::{Audience, Logged, StoreError, Submitted};
+
+/// An instant as stored: RFC 3339 in UTC with nine fractional digits, so that text
+/// order is time order (years 1..=9999).
+pub fn ts(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+}
+
+/// Reads a stored instant.
+pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("stored instant `{s}`: {e}")))
+}
+
+/// How the store syncs a commit to disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// `synchronous=FULL`: an acknowledged decision survives a power loss.
+    Full,
+    /// `synchronous=NORMAL`: survives a crash of the process, not of the machine
+    /// (for benchmarks and throwaway stores only).
+    Normal,
+}
+
+/// Replaces one policy version with a candidate (replay's what-if).
+#[derive(Clone)]
+pub(crate) struct Substitute {
+    pub replaces: String,
+    pub policy: Arc<Policy>,
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    policies: Mutex<HashMap<String, Arc<Policy>>>,
+    substitute: Option<Substitute>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) a store file: pragmas, then migrations, refusing a
+    /// file written by a newer dealflow.
+    pub fn open(path: &Path) -> Result<SqliteStore, StoreError> {
+        Self::open_with(path, Durability::Full)
+    }
+
+    /// [`SqliteStore::open`] with a chosen durability.
+    pub fn open_with(path: &Path, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // A store must exist on disk and be ours; an empty file is a new store.
+        Self::init(conn, true, durability)
+    }
+
+    /// Opens an existing store file, refusing to create one.
+    pub fn open_existing(path: &Path) -> Result<SqliteStore, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Invalid(format!(
+                "no store at `{}`; create one with `dealflow init`",
+                path.display()
+            )));
+        }
+        Self::open(path)
+    }
+
+    /// A store in memory (the demo, replay, tests of logic that needs no file).
+    pub fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        Self::init(Connection::open_in_memory()?, false, Durability::Full)
+    }
+
+    fn init(
+        mut conn: Connection,
+        file: bool,
+        durability: Durability,
+    ) -> Result<SqliteStore, StoreError> {
+        // Pragmas outside any transaction.
+        if file {
+            // Readers never block the writer, and a commit is one append to the WAL.
+            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(StoreError::Invalid(format!(
+                    "the store needs WAL journaling; SQLite kept `{mode}`"
+                )));
+            }
+        }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Another process holding the write lock is waited for, up to 5 s.
+        conn.busy_timeout(std::time::Duration::from_millis(5000))?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        conn.pragma_update(None, "synchronous", sync)?;
+        let found: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found > schema::VERSION {
+            return Err(StoreError::SchemaTooNew {
+                found,
+                supported: schema::VERSION,
+            });
+        }
+        if found < schema::VERSION {
+            // Migrate under the write lock, so that two processes opening a new file
+            // at once do not both run the migrations.
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let found: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            tx.commit()?;
+            if found < schema::VERSION {
+                schema::migrations().to_latest(&mut conn)?;
+            }
+        }
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+            policies: Mutex::new(HashMap::new()),
+            substitute: None,
+        })
+    }
+
+    /// Decides with `candidate` wherever the version with hash `replaces` is in force
+    /// (replay's what-if; nothing else changes).
+    pub fn with_candidate(mut self, replaces: String, candidate: Policy) -> SqliteStore {
+        self.substitute = Some(Substitute {
+            replaces,
+            policy: Arc::new(candidate),
+        });
+        self
+    }
+
+    fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Invalid("the store's connection was poisoned".into()))
+    }
+
+    /// The hash of the most recently published policy version, if any.
+    pub fn latest_policy_hash(&self) -> Result<Option<String>, StoreError> {
+        let conn = self.lock()?;
+        queries::latest_policy_hash(&conn)
+    }
+
+    /// The compiled policy version in force at `at`.
+    pub fn policy_at(&self, at: DateTime<Utc>) -> Result<Option<Arc<Policy>>, StoreError> {
+        let conn = self.lock()?;
+        apply::policy_at(&conn, &self.policies, self.substitute.as_ref(), at)
+    }
+
+    /// Every opportunity's id and whether it is closed (for analytics and replay).
+    pub fn opportunity_ids(&self) -> Result<Vec<(String, bool)>, StoreError> {
+        let conn = self.lock()?;
+        queries::opportunity_ids(&conn)
+    }
+
+    /// Evaluates (`evaluate`) an opportunity as it stands at `at`, as the vendor sees
+    /// it; `None` when there is no such opportunity or no policy in force.
+    pub fn evaluate(
+        &self,
+        id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<Option<dealflow_engine::Decision>, StoreError> {
+        let conn = self.lock()?;
+        apply::evaluate_now(&conn, &self.policies, self.substitute.as_ref(), id, at)
+    }
+
+    /// A table's rows as text, for tests that compare the whole store before and after.
+    pub fn dump(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock()?;
+        queries::dump(&conn)
+    }
+
+    /// Runs `PRAGMA integrity_check`; `ok` when the file is sound.
+    pub fn integrity_check(&self) -> Result<String, StoreError> {
+        let conn = self.lock()?;
+        Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// Counts of rows per table (the store-size report).
+    pub fn counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let conn = self.lock()?;
+        queries::counts(&conn)
+    }
+}
+
+impl crate::Store for SqliteStore {
+    fn submit(&self, command: &str, now: DateTime<Utc>) -> Result<Submitted, StoreError> {
+        let mut out = self.submit_batch(&[(command, now)])?;
+        out.pop()
+            .ok_or_else(|| StoreError::Invalid("no answer for the command".into()))
+    }
+
+    fn submit_batch(
+        &self,
+        commands: &[(&str, DateTime<Utc>)],
+    ) -> Result<Vec<Submitted>, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut answers = Vec::with_capacity(commands.len());
+        for (raw, now) in commands {
+            answers.push(apply::apply(
+                &tx,
+                &self.policies,
+                self.substitute.as_ref(),
+                raw,
+                *now,
+            )?);
+        }
+        tx.commit()?;
+        Ok(answers)
+    }
+
+    fn opportunity(
+        &self,
+        audience: &Audience,
+        id: &str,
+    ) -> Result<Option<crate::OpportunityView>, StoreError> {
+        let conn = self.lock()?;
+        queries::opportunity(&conn, audience, id)
+    }
+
+    fn queue(
+        &self,
+        audience: &Audience,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::QueueEntry>, StoreError> {
+        let conn = self.lock()?;
+        let policy = apply::policy_at(&conn, &self.policies, self.substitute.as_ref(), now)?;
+        queries::queue(&conn, audience, now, policy.as_deref())
+    }
+
+    fn expiring(
+        &self,
+        audience: &Audience,
+        now: DateTime<Utc>,
+        within: chrono::Duration,
+    ) -> Result<Vec<crate::RegistrationView>, StoreError> {
+        let conn = self.lock()?;
+        queries::expiring(&conn, audience, now, within)
+    }
+
+    fn decisions(
+        &self,
+        audience: &Audience,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Logged>, StoreError> {
+        let conn = self.lock()?;
+        queries::decisions(&conn, audience, after, limit)
+    }
+
+    fn commission(
+        &self,
+        audience: &Audience,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<crate::CommissionLine>, StoreError> {
+        let conn = self.lock()?;
+        queries::commission(&conn, audience, from, to)
+    }
+
+    fn verify(&self) -> Result<crate::Verify, StoreError> {
+        let conn = self.lock()?;
+        queries::verify(&conn)
+    }
+
+    fn commands(&self) -> Result<Vec<crate::LoggedCommand>, StoreError> {
+        let conn = self.lock()?;
+        queries::commands(&conn)
+    }
+}
