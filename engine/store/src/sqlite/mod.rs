@@ -199,6 +199,24 @@ impl SqliteStore {
         Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
     }
 
+    /// The connection's settings as SQLite reports them: `journal_mode`,
+    /// `synchronous` (2 is FULL, 1 NORMAL), `foreign_keys`, `busy_timeout` (ms) and
+    /// `user_version` (the durability tests and `doctor`-style reports).
+    pub fn pragmas(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.lock()?;
+        let mut out = Vec::new();
+        for p in ["journal_mode", "synchronous", "foreign_keys", "busy_timeout", "user_version"] {
+            let v: rusqlite::types::Value = conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))?;
+            let v = match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(s) => s,
+                other => format!("{other:?}"),
+            };
+            out.push((p.to_string(), v));
+        }
+        Ok(out)
+    }
+
     /// Counts of rows per table (the store-size report).
     pub fn counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
         let conn = self.lock()?;
