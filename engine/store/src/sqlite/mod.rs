@@ -99,10 +99,27 @@ impl SqliteStore {
         file: bool,
         durability: Durability,
     ) -> Result<SqliteStore, StoreError> {
+        // Another process holding a lock is waited for, up to 5 s: set first, so that
+        // switching a new file to WAL and migrating it wait too.
+        conn.busy_timeout(std::time::Duration::from_millis(5000))?;
         // Pragmas outside any transaction.
         if file {
             // Readers never block the writer, and a commit is one append to the WAL.
-            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            // Switching a new file to WAL needs its exclusive lock, and SQLite answers
+            // "busy" at once (without the busy handler) while another connection is
+            // opening it too: retry for as long as the busy timeout.
+            let started = std::time::Instant::now();
+            let mode: String = loop {
+                match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && started.elapsed() < std::time::Duration::from_millis(5000) =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    r => break r?,
+                }
+            };
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(StoreError::Invalid(format!(
                     "the store needs WAL journaling; SQLite kept `{mode}`"
@@ -110,8 +127,6 @@ impl SqliteStore {
             }
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        // Another process holding the write lock is waited for, up to 5 s.
-        conn.busy_timeout(std::time::Duration::from_millis(5000))?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -125,13 +140,25 @@ impl SqliteStore {
             });
         }
         if found < schema::VERSION {
-            // Migrate under the write lock, so that two processes opening a new file
-            // at once do not both run the migrations.
+            // Check again under the write lock: another process may have migrated the
+            // file since.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let found: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             tx.commit()?;
             if found < schema::VERSION {
-                schema::migrations().to_latest(&mut conn)?;
+                // The migration's own transaction takes the write lock at its start
+                // (waiting for another connection that is migrating); if that one got
+                // there first, ours fails on the existing tables and the file is at
+                // the version anyway.
+                conn.set_transaction_behavior(TransactionBehavior::Immediate);
+                let migrated = schema::migrations().to_latest(&mut conn);
+                conn.set_transaction_behavior(TransactionBehavior::Deferred);
+                if let Err(e) = migrated {
+                    let now: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                    if now != schema::VERSION {
+                        return Err(e.into());
+                    }
+                }
             }
         }
         conn.set_prepared_statement_cache_capacity(64);
