@@ -16,6 +16,7 @@ mod graph;
 mod inputs;
 mod lint;
 mod lsp;
+mod program;
 mod term;
 mod test_cmd;
 
@@ -222,6 +223,251 @@ enum Command {
     /// Run the language server (LSP over stdin/stdout) for editors.
     #[command(after_help = LSP_AFTER_HELP)]
     Lsp,
+    /// Create a program store (SQLite) and publish its first policy version.
+    #[command(after_help = STORE_AFTER_HELP)]
+    Init(InitArgs),
+    /// Apply commands (JSON Lines, docs/commands.md) to a store; one answer line per command.
+    #[command(after_help = SUBMIT_AFTER_HELP)]
+    Submit(SubmitArgs),
+    /// Let time pass: fire every due timer (escalations, SLA breaches, expiries, lead timeouts).
+    #[command(after_help = STORE_AFTER_HELP)]
+    Tick(TickArgs),
+    /// Show an opportunity: state, registrations, history and decisions.
+    #[command(after_help = STORE_AFTER_HELP)]
+    Show(ShowArgs),
+    /// The registration review queue with SLA deadlines and escalation state.
+    #[command(after_help = STORE_AFTER_HELP)]
+    Queue(QueueArgs),
+    /// Approved registrations whose protection ends within N days.
+    #[command(after_help = STORE_AFTER_HELP)]
+    Expiring(ExpiringArgs),
+    /// The decision log: `dealflow log verify --db PATH` checks its hash chain.
+    #[command(after_help = LOG_AFTER_HELP)]
+    Log(LogArgs),
+    /// Replay the command log: byte-identical decisions, or what a candidate policy would change.
+    #[command(after_help = REPLAY_AFTER_HELP)]
+    Replay(ReplayArgs),
+    /// Payout statement per partner from booked commission and rebates.
+    #[command(after_help = STORE_AFTER_HELP)]
+    Commission(CommissionArgs),
+    /// Publish a new policy version to a store (`dealflow policy publish`).
+    #[command(after_help = STORE_AFTER_HELP)]
+    Policy(PolicyArgs),
+}
+
+const STORE_AFTER_HELP: &str = "\
+The store is a SQLite file created by `dealflow init`. Reads take `--as vendor` (the
+default, everything) or `--as partner:ID` (only that partner's opportunities,
+registrations, leads and the partner view of decisions about them). Instants are
+RFC 3339; without --now the system clock is used.
+
+Exit codes:
+  0  success
+  1  a negative answer: no such opportunity for the audience, a refused command
+  2  could not run: no store at the path, unreadable file, bad arguments";
+
+const SUBMIT_AFTER_HELP: &str = "\
+Reads JSON Lines (docs/commands.md), one command per line; FILE `-` is standard input.
+A command without `at` is decided at --now (default: the system clock). Prints one JSON
+line per command, each only after the commit that holds it:
+  {\"line\":N,\"key\":K,\"outcome\":O,\"repeated\":B,\"refused\":B,\"decisions\":[...]}
+Lines that arrive together are committed together (up to --batch per commit), each
+command atomic on its own. A repeated command (same key and payload) prints its first
+decisions again with \"repeated\":true and changes nothing.
+
+Exit codes:
+  0  every command was applied
+  1  at least one command was refused (its line says why)
+  2  the store could not be opened or a commit failed (nothing after the last printed
+     line was applied)";
+
+const LOG_AFTER_HELP: &str = "\
+Every decision is logged with its sequence number and
+hash = sha256(previous hash || canonical decision JSON).
+
+Exit codes:
+  0  the chain holds
+  1  the chain is broken; the first broken sequence number is named
+  2  the store could not be opened";
+
+const REPLAY_AFTER_HELP: &str = "\
+Replays the store's command log into a fresh in-memory store. Without --policy every
+decision must come out byte for byte as logged (exit 1 naming the first difference).
+With --policy, the candidate replaces the most recently published version wherever that
+version is in force, and the report shows what would change: decisions whose outcome
+changes (by action and rule), review SLA breaches, escalations, expiries, co-sell
+assignments per pool, commission and rebate per partner, and the weighted and
+hygiene-adjusted forecast, before and after.
+
+Exit codes:
+  0  replay identical, or the what-if report was printed
+  1  a replayed decision differs from the log
+  2  the store or the candidate could not be read, or the candidate has errors";
+
+/// Output formats of the store verbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[value(alias = "text")]
+    Human,
+    Json,
+}
+
+/// Arguments of `dealflow init`.
+#[derive(Debug, clap::Args)]
+pub struct InitArgs {
+    /// The store file to create.
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// The first policy version (refused when it has errors).
+    #[arg(long, value_name = "FILE")]
+    pub policy: PathBuf,
+    /// When the version takes effect, RFC 3339 (default: from the beginning of time).
+    #[arg(long, value_name = "RFC3339")]
+    pub effective: Option<String>,
+}
+
+/// Arguments of `dealflow submit`.
+#[derive(Debug, clap::Args)]
+pub struct SubmitArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// The instant for commands without `at`, RFC 3339 (default: the system clock).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    /// Most commands per commit.
+    #[arg(long, default_value_t = 512)]
+    pub batch: usize,
+    /// JSON Lines file, or `-` for standard input.
+    #[arg(value_name = "FILE", default_value = "-")]
+    pub input: PathBuf,
+}
+
+/// Arguments of `dealflow tick`.
+#[derive(Debug, clap::Args)]
+pub struct TickArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `dealflow show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// The opportunity id.
+    #[arg(value_name = "OPP-ID")]
+    pub opportunity: String,
+    /// `vendor` or `partner:<id>`.
+    #[arg(long = "as", value_name = "AUDIENCE", default_value = "vendor")]
+    pub as_: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `dealflow queue`.
+#[derive(Debug, clap::Args)]
+pub struct QueueArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    #[arg(long = "as", value_name = "AUDIENCE", default_value = "vendor")]
+    pub as_: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `dealflow expiring`.
+#[derive(Debug, clap::Args)]
+pub struct ExpiringArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// Days ahead.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub days: u32,
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+    #[arg(long = "as", value_name = "AUDIENCE", default_value = "vendor")]
+    pub as_: String,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `dealflow log`.
+#[derive(Debug, clap::Args)]
+pub struct LogArgs {
+    #[command(subcommand)]
+    pub command: LogCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Recompute the hash chain; exit 1 naming the first broken sequence number.
+    Verify {
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+    },
+}
+
+/// Arguments of `dealflow replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// A candidate policy to compare with.
+    #[arg(long, value_name = "CANDIDATE")]
+    pub policy: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `dealflow commission`.
+#[derive(Debug, clap::Args)]
+pub struct CommissionArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    /// First day (YYYY-MM-DD, UTC) or instant, inclusive.
+    #[arg(long, value_name = "DATE")]
+    pub from: String,
+    /// Last bound (YYYY-MM-DD, UTC) or instant, exclusive.
+    #[arg(long, value_name = "DATE")]
+    pub to: String,
+    /// Only this partner's statement.
+    #[arg(long, value_name = "ID")]
+    pub partner: Option<String>,
+    #[arg(long, value_enum, default_value_t = OutputFormat::Human)]
+    pub format: OutputFormat,
+}
+
+/// Arguments of `dealflow policy`.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArgs {
+    #[command(subcommand)]
+    pub command: PolicyCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Publish a policy version (refused when it has lint errors).
+    Publish {
+        #[arg(long, value_name = "PATH")]
+        db: PathBuf,
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// When it takes effect, RFC 3339.
+        #[arg(long, value_name = "RFC3339")]
+        effective: String,
+        /// Idempotency key (default: derived from the policy hash and the instant).
+        #[arg(long)]
+        key: Option<String>,
+        /// The instant of the publish command, RFC 3339 (default: the system clock).
+        #[arg(long, value_name = "RFC3339")]
+        now: Option<String>,
+    },
 }
 
 /// Arguments of `dealflow explain`.
@@ -392,6 +638,16 @@ fn main() -> ExitCode {
         Command::Explain(args) => explain::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Lsp => lsp::run(),
+        Command::Init(a) => program::init(&a),
+        Command::Submit(a) => program::submit(&a),
+        Command::Tick(a) => program::tick(&a),
+        Command::Show(a) => program::show(&a),
+        Command::Queue(a) => program::queue(&a),
+        Command::Expiring(a) => program::expiring(&a),
+        Command::Log(a) => program::log(&a),
+        Command::Replay(a) => program::replay(&a),
+        Command::Commission(a) => program::commission(&a),
+        Command::Policy(a) => program::policy(&a),
     };
     status.into()
 }

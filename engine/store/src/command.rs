@@ -48,7 +48,9 @@ impl Actor {
     pub fn to_json(&self) -> Value {
         match self {
             Actor::Partner(p) => serde_json::json!({ "partner": p }),
-            Actor::User { user, role } => serde_json::json!({ "user": user, "role": role.as_str() }),
+            Actor::User { user, role } => {
+                serde_json::json!({ "user": user, "role": role.as_str() })
+            }
             Actor::System => Value::String("system".into()),
         }
     }
@@ -78,22 +80,22 @@ impl Actor {
                             "channel_ops" => Role::ChannelOps,
                             "admin" => Role::Admin,
                             "viewer" => Role::Viewer,
-                            other => {
-                                return Err(format!(
-                                    "unknown role `{other}`; roles are channel_ops, admin and viewer"
-                                ))
-                            }
+                            other => return Err(format!(
+                                "unknown role `{other}`; roles are channel_ops, admin and viewer"
+                            )),
                         };
                         Ok(Actor::User { user, role })
                     }
                     (None, Some(_), None) => Err("`by.role` is missing for a vendor user".into()),
                     _ => Err(
-                        "`by` is {\"partner\": ID} or {\"user\": NAME, \"role\": ROLE}, not both".into(),
+                        "`by` is {\"partner\": ID} or {\"user\": NAME, \"role\": ROLE}, not both"
+                            .into(),
                     ),
                 }
             }
             _ => Err(
-                "`by` must be {\"partner\": ID}, {\"user\": NAME, \"role\": ROLE} or \"system\"".into(),
+                "`by` must be {\"partner\": ID}, {\"user\": NAME, \"role\": ROLE} or \"system\""
+                    .into(),
             ),
         }
     }
@@ -145,22 +147,67 @@ pub struct NewOpportunity {
 /// The body of a command, by `type`.
 #[derive(Clone, Debug)]
 pub enum Body {
-    UpsertPartner { partner: Map<String, Value> },
-    UpsertAccount { account: Map<String, Value>, direct: bool },
+    UpsertPartner {
+        partner: Map<String, Value>,
+    },
+    UpsertAccount {
+        account: Map<String, Value>,
+        direct: bool,
+    },
     CreateOpportunity(NewOpportunity),
-    UpdateOpportunity { opportunity: String, fields: Map<String, Value>, line_items: Option<Vec<Value>> },
-    LogActivity { opportunity: String, kind: String, note: Option<String> },
-    LogCosell { opportunity: String, pool: String, person: String, note: Option<String> },
-    Register { opportunity: String },
-    Advance { opportunity: String, to: String },
-    CloseWon { opportunity: String },
-    CloseLost { opportunity: String },
-    Review { opportunity: String, verdict: Verdict, note: Option<String> },
-    Withdraw { opportunity: String },
-    SubmitLead { lead: Map<String, Value> },
-    AcceptLead { lead: String, account: Option<String> },
-    DeclineLead { lead: String, reason: Option<String> },
-    PublishPolicy { name: String, source: String, effective_from: DateTime<Utc> },
+    UpdateOpportunity {
+        opportunity: String,
+        fields: Map<String, Value>,
+        line_items: Option<Vec<Value>>,
+    },
+    LogActivity {
+        opportunity: String,
+        kind: String,
+        note: Option<String>,
+    },
+    LogCosell {
+        opportunity: String,
+        pool: String,
+        person: String,
+        note: Option<String>,
+    },
+    Register {
+        opportunity: String,
+    },
+    Advance {
+        opportunity: String,
+        to: String,
+    },
+    CloseWon {
+        opportunity: String,
+    },
+    CloseLost {
+        opportunity: String,
+    },
+    Review {
+        opportunity: String,
+        verdict: Verdict,
+        note: Option<String>,
+    },
+    Withdraw {
+        opportunity: String,
+    },
+    SubmitLead {
+        lead: Map<String, Value>,
+    },
+    AcceptLead {
+        lead: String,
+        account: Option<String>,
+    },
+    DeclineLead {
+        lead: String,
+        reason: Option<String>,
+    },
+    PublishPolicy {
+        name: String,
+        source: String,
+        effective_from: DateTime<Utc>,
+    },
     Tick,
 }
 
@@ -597,8 +644,12 @@ mod tests {
 
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
-        let v: Value = serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
-        assert_eq!(canonical(&v), r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#);
+        let v: Value =
+            serde_json::from_str(r#"{"b":1,"a":{"d":[{"z":1,"y":2}],"c":"x"}}"#).unwrap();
+        assert_eq!(
+            canonical(&v),
+            r#"{"a":{"c":"x","d":[{"y":2,"z":1}]},"b":1}"#
+        );
     }
 
     #[test]
@@ -612,12 +663,23 @@ mod tests {
         let v: Value =
             serde_json::from_str(r#"{"key":"k","type":"regster","by":{"partner":"P-1"}}"#).unwrap();
         let e = Command::from_value(&v).unwrap_err();
-        assert!(e.message.contains("unknown command type `regster`"), "{}", e.message);
-        let v: Value = serde_json::from_str(r#"{"type":"register","by":{"partner":"P-1"},"opportunity":"O"}"#)
-            .unwrap();
-        assert!(Command::from_value(&v).unwrap_err().message.contains("`key` is missing"));
+        assert!(
+            e.message.contains("unknown command type `regster`"),
+            "{}",
+            e.message
+        );
+        let v: Value =
+            serde_json::from_str(r#"{"type":"register","by":{"partner":"P-1"},"opportunity":"O"}"#)
+                .unwrap();
+        assert!(Command::from_value(&v)
+            .unwrap_err()
+            .message
+            .contains("`key` is missing"));
         let v: Value = serde_json::from_str(r#"{"key":"k","type":"review","by":{"user":"a","role":"boss"},"opportunity":"O","verdict":"approve"}"#)
             .unwrap();
-        assert!(Command::from_value(&v).unwrap_err().message.contains("unknown role `boss`"));
+        assert!(Command::from_value(&v)
+            .unwrap_err()
+            .message
+            .contains("unknown role `boss`"));
     }
 }

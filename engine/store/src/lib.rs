@@ -28,6 +28,7 @@
 //! ```
 
 pub mod command;
+pub mod replay;
 pub mod sqlite;
 mod view;
 
@@ -102,7 +103,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<OpportunityView>, StoreError>;
 
     /// The review queue: pending registrations, oldest first.
-    fn queue(&self, audience: &Audience, now: DateTime<Utc>) -> Result<Vec<QueueEntry>, StoreError>;
+    fn queue(&self, audience: &Audience, now: DateTime<Utc>)
+        -> Result<Vec<QueueEntry>, StoreError>;
 
     /// Live registrations whose protection ends within `within` of `now`.
     fn expiring(

@@ -1,5 +1,10 @@
 //! The program over time through the store's surface, on a real SQLite file.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use common::*;
@@ -11,20 +16,48 @@ fn a_gold_registration_is_auto_approved_and_protects_the_account() {
     let ts = TempStore::new();
     let s = &ts.store;
     seed(s);
-    create_opp(s, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
-    let (_, d) = submit(s, json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}), "2026-09-02T15:00:00Z");
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-09-02T15:00:00Z",
+    );
     assert_eq!(d["outcome"], "approved", "{d:#}");
     // Another partner on the same account and family is refused as a duplicate or conflict.
-    create_opp(s, "OPP-2", "P-BETA", "A-GLOBEX", 40_000, "2026-09-03T14:00:00Z");
-    let (_, d) = submit(s, json!({"key": "r2", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-2"}), "2026-09-03T15:00:00Z");
+    create_opp(
+        s,
+        "OPP-2",
+        "P-BETA",
+        "A-GLOBEX",
+        40_000,
+        "2026-09-03T14:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r2", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-2"}),
+        "2026-09-03T15:00:00Z",
+    );
     assert_eq!(d["outcome"], "denied", "{d:#}");
     let v = s.opportunity(&Audience::Vendor, "OPP-2").unwrap().unwrap();
     assert_eq!(v.registrations[0].status, "rejected");
     // The partner view of OPP-2 never names P-ACME.
-    let pv = s.opportunity(&Audience::Partner("P-BETA".into()), "OPP-2").unwrap().unwrap();
+    let pv = s
+        .opportunity(&Audience::Partner("P-BETA".into()), "OPP-2")
+        .unwrap()
+        .unwrap();
     let text = serde_json::to_string(&pv).unwrap();
     assert!(!text.contains("P-ACME") && !text.contains("Acme"), "{text}");
-    assert!(s.opportunity(&Audience::Partner("P-BETA".into()), "OPP-1").unwrap().is_none());
+    assert!(s
+        .opportunity(&Audience::Partner("P-BETA".into()), "OPP-1")
+        .unwrap()
+        .is_none());
     assert_eq!(s.verify().unwrap().first_broken, None);
 }
 
@@ -33,21 +66,49 @@ fn a_silver_registration_waits_for_review_escalates_and_breaches() {
     let ts = TempStore::new();
     let s = &ts.store;
     seed(s);
-    create_opp(s, "OPP-3", "P-BETA", "A-INITECH", 60_000, "2026-09-02T13:00:00Z");
-    let (_, d) = submit(s, json!({"key": "r3", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-3"}), "2026-09-02T14:00:00Z");
+    create_opp(
+        s,
+        "OPP-3",
+        "P-BETA",
+        "A-INITECH",
+        60_000,
+        "2026-09-02T13:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r3", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-3"}),
+        "2026-09-02T14:00:00Z",
+    );
     assert_eq!(d["outcome"], "review", "{d:#}");
-    let q = s.queue(&Audience::Vendor, t("2026-09-02T15:00:00Z")).unwrap();
+    let q = s
+        .queue(&Audience::Vendor, t("2026-09-02T15:00:00Z"))
+        .unwrap();
     assert_eq!(q.len(), 1);
     // 10:00 EDT + 24 business hours (9-17) = three working days later, 10:00.
-    let (out, _) = submit(s, json!({"type": "tick", "by": "system"}), "2026-09-10T12:00:00Z");
+    let (out, _) = submit(
+        s,
+        json!({"type": "tick", "by": "system"}),
+        "2026-09-10T12:00:00Z",
+    );
     let outcomes: Vec<&str> = out.decisions.iter().map(|d| d.outcome.as_str()).collect();
     assert_eq!(outcomes, ["escalated", "escalated", "breached"], "{out:#?}");
     // Ticking again fires nothing.
-    let (out, _) = submit(s, json!({"type": "tick", "by": "system"}), "2026-09-10T13:00:00Z");
+    let (out, _) = submit(
+        s,
+        json!({"type": "tick", "by": "system"}),
+        "2026-09-10T13:00:00Z",
+    );
     assert!(out.decisions.is_empty());
-    let (_, d) = submit(s, json!({"key": "rv3", "type": "review", "by": ops(), "opportunity": "OPP-3", "verdict": "approve"}), "2026-09-10T14:00:00Z");
+    let (_, d) = submit(
+        s,
+        json!({"key": "rv3", "type": "review", "by": ops(), "opportunity": "OPP-3", "verdict": "approve"}),
+        "2026-09-10T14:00:00Z",
+    );
     assert_eq!(d["outcome"], "approved", "{d:#}");
-    assert!(s.queue(&Audience::Vendor, t("2026-09-10T15:00:00Z")).unwrap().is_empty());
+    assert!(s
+        .queue(&Audience::Vendor, t("2026-09-10T15:00:00Z"))
+        .unwrap()
+        .is_empty());
     assert_eq!(s.verify().unwrap().first_broken, None);
 }
 
@@ -56,17 +117,35 @@ fn the_same_key_and_payload_returns_the_first_decision_and_another_payload_is_re
     let ts = TempStore::new();
     let s = &ts.store;
     seed(s);
-    create_opp(s, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
-    let cmd = json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"});
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
+    let cmd =
+        json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"});
     let (a, _) = submit(s, cmd.clone(), "2026-09-02T15:00:00Z");
     let before = s.dump().unwrap();
     let (b, _) = submit(s, cmd, "2026-09-02T16:00:00Z");
     assert!(b.repeated);
     assert_eq!(a.decisions, b.decisions);
     assert_eq!(before, s.dump().unwrap());
-    let (c, d) = submit(s, json!({"key": "r1", "type": "withdraw", "by": partner("P-ACME"), "opportunity": "OPP-1"}), "2026-09-02T16:00:00Z");
+    let (c, d) = submit(
+        s,
+        json!({"key": "r1", "type": "withdraw", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-09-02T16:00:00Z",
+    );
     assert!(c.refused, "{d:#}");
-    assert!(d["message"].as_str().unwrap().contains("idempotency key `r1`"), "{d:#}");
+    assert!(
+        d["message"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency key `r1`"),
+        "{d:#}"
+    );
 }
 
 #[test]

@@ -18,7 +18,9 @@ use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
 use super::{parse_ts, ts, Substitute};
-use crate::command::{self, canonical, payload_hash, Actor, Body, Command, Envelope, Role, Verdict};
+use crate::command::{
+    self, canonical, payload_hash, Actor, Body, Command, Envelope, Role, Verdict,
+};
 use crate::{Logged, StoreError, Submitted};
 
 /// Why a command did not go through.
@@ -119,7 +121,9 @@ pub(super) fn policy_at(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     let policy = Policy::compile(&SourceFile::new(name.clone(), source)).map_err(|e| {
-        StoreError::Corrupt(format!("stored policy version {id} (`{name}`) does not compile: {e}"))
+        StoreError::Corrupt(format!(
+            "stored policy version {id} (`{name}`) does not compile: {e}"
+        ))
     })?;
     let policy = Arc::new(policy);
     cache.insert(hash, policy.clone());
@@ -140,7 +144,10 @@ pub(super) fn apply(
     let (cmd, hash) = match value {
         Ok(v) => {
             let hash = payload_hash(&v);
-            (Command::from_value(&v).map_err(|e| (e.message, e.envelope)), hash)
+            (
+                Command::from_value(&v).map_err(|e| (e.message, e.envelope)),
+                hash,
+            )
         }
         Err(e) => (Err((e, Envelope::default())), String::new()),
     };
@@ -393,8 +400,9 @@ fn next_decision_seq(conn: &Connection) -> Result<u64, StoreError> {
 }
 
 fn logged_of(conn: &Connection, cmd_seq: i64) -> Result<Vec<Logged>, StoreError> {
-    let mut st =
-        conn.prepare_cached("SELECT seq, outcome, body FROM decisions WHERE command_seq = ?1 ORDER BY seq")?;
+    let mut st = conn.prepare_cached(
+        "SELECT seq, outcome, body FROM decisions WHERE command_seq = ?1 ORDER BY seq",
+    )?;
     let rows = st.query_map([cmd_seq], |r| {
         Ok(Logged {
             seq: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
@@ -462,7 +470,10 @@ fn append(
             body.insert(k.clone(), v.clone());
         }
         let mut partner_body = body.clone();
-        body.insert("decision".into(), out.decision.clone().unwrap_or(Value::Null));
+        body.insert(
+            "decision".into(),
+            out.decision.clone().unwrap_or(Value::Null),
+        );
         body.insert("events".into(), Value::Array(events));
         let body_text = canonical(&Value::Object(body));
         let partner_text = out.partner.as_ref().map(|_| {
@@ -628,7 +639,9 @@ fn keys_cover_account(p: &ir::Policy) -> bool {
                 }
         })
     };
-    reg.duplicate.as_ref().is_none_or(|d| names_account(&d.keys))
+    reg.duplicate
+        .as_ref()
+        .is_none_or(|d| names_account(&d.keys))
         && reg.conflicts.iter().all(|c| match &c.kind {
             ConflictKind::When(_) => true,
             ConflictKind::OtherProtected { keys } => names_account(keys),
@@ -677,7 +690,9 @@ fn period(policy: &Policy, per: ir::Period, at: DateTime<Utc>) -> String {
 }
 
 fn parse_rfc(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 impl Cx<'_> {
@@ -714,7 +729,9 @@ impl Cx<'_> {
                 self.policy()?;
                 match body {
                     Body::UpsertPartner { partner } => self.upsert_partner(partner),
-                    Body::UpsertAccount { account, direct } => self.upsert_account(account, *direct),
+                    Body::UpsertAccount { account, direct } => {
+                        self.upsert_account(account, *direct)
+                    }
                     Body::CreateOpportunity(o) => self.create(o),
                     Body::UpdateOpportunity {
                         opportunity,
@@ -743,8 +760,12 @@ impl Cx<'_> {
                     } => self.review(opportunity, *verdict, note.as_deref()),
                     Body::Withdraw { opportunity } => self.withdraw(opportunity),
                     Body::SubmitLead { lead } => self.submit_lead(lead),
-                    Body::AcceptLead { lead, account } => self.accept_lead(lead, account.as_deref()),
-                    Body::DeclineLead { lead, reason } => self.decline_lead(lead, reason.as_deref()),
+                    Body::AcceptLead { lead, account } => {
+                        self.accept_lead(lead, account.as_deref())
+                    }
+                    Body::DeclineLead { lead, reason } => {
+                        self.decline_lead(lead, reason.as_deref())
+                    }
                     Body::PublishPolicy { .. } | Body::Tick => Ok(()),
                 }
             }
@@ -760,7 +781,11 @@ impl Cx<'_> {
             _ => refuse(format!(
                 "{} may not {what}; it needs a vendor user with role {}",
                 self.by,
-                roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ")
+                roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" or ")
             )),
         }
     }
@@ -933,7 +958,14 @@ impl Cx<'_> {
         (d, pv)
     }
 
-    fn engine_out(&self, policy: &Policy, kind: &'static str, d: &Decision, pv: Option<Value>, opp: &OppRow) -> Out {
+    fn engine_out(
+        &self,
+        policy: &Policy,
+        kind: &'static str,
+        d: &Decision,
+        pv: Option<Value>,
+        opp: &OppRow,
+    ) -> Out {
         Out {
             kind,
             outcome: d.outcome.as_str().to_string(),
@@ -976,7 +1008,13 @@ impl Cx<'_> {
             .take(5)
             .map(|d| {
                 let lc = file.line_col(d.span.start);
-                format!("{name}:{}:{}: {} {}", lc.line, lc.column, d.code.as_str(), d.message)
+                format!(
+                    "{name}:{}:{}: {} {}",
+                    lc.line,
+                    lc.column,
+                    d.code.as_str(),
+                    d.message
+                )
             })
             .collect();
         if !errors.is_empty() {
@@ -995,7 +1033,11 @@ impl Cx<'_> {
             "INSERT INTO policy_versions (hash, name, source, effective_from, command_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![hash, name, source, ts(effective_from), cmd_seq],
         )?;
-        let warnings = analysis.diagnostics.iter().filter(|d| !d.is_error()).count();
+        let warnings = analysis
+            .diagnostics
+            .iter()
+            .filter(|d| !d.is_error())
+            .count();
         let mut extra = Map::new();
         extra.insert("effective_from".into(), ts(effective_from).into());
         extra.insert("warnings".into(), warnings.into());
@@ -1033,14 +1075,21 @@ impl Cx<'_> {
     fn upsert_partner(&mut self, partner: &Map<String, Value>) -> Res<()> {
         self.vendor(&[Role::Admin], "create or update partners")?;
         let policy = self.policy()?;
-        let Some(id) = partner.get("id").and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+        let Some(id) = partner
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
         else {
             return refuse("`partner.id` is missing or not a text");
         };
         let id = id.to_string();
-        let probe = json!({ "id": "probe", "stage": Self::first_stage(&policy), "partner": partner });
+        let probe =
+            json!({ "id": "probe", "stage": Self::first_stage(&policy), "partner": partner });
         self.parse_record(&policy, &probe)?;
-        let name = partner.get("name").and_then(Value::as_str).map(str::to_string);
+        let name = partner
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let old = self.doc_of("partners", &id)?;
         let doc = Value::Object(partner.clone());
         self.conn.execute(
@@ -1049,12 +1098,21 @@ impl Cx<'_> {
             params![id, name, doc.to_string()],
         )?;
         let changes = diff(old.as_ref().and_then(Value::as_object), partner);
-        let kind = if old.is_some() { "partner_updated" } else { "partner_created" };
+        let kind = if old.is_some() {
+            "partner_updated"
+        } else {
+            "partner_created"
+        };
         self.push(Out {
             kind: "partner",
             outcome: "recorded".into(),
             partner: Some(id.clone()),
-            events: vec![ev(kind, self.at, None, json!({ "partner": id, "changes": changes }))],
+            events: vec![ev(
+                kind,
+                self.at,
+                None,
+                json!({ "partner": id, "changes": changes }),
+            )],
             ..Out::default()
         });
         Ok(())
@@ -1063,12 +1121,16 @@ impl Cx<'_> {
     fn upsert_account(&mut self, account: &Map<String, Value>, direct: bool) -> Res<()> {
         self.vendor(&[Role::Admin], "create or update accounts")?;
         let policy = self.policy()?;
-        let Some(id) = account.get("id").and_then(Value::as_str).filter(|s| !s.trim().is_empty())
+        let Some(id) = account
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
         else {
             return refuse("`account.id` is missing or not a text");
         };
         let id = id.to_string();
-        let probe = json!({ "id": "probe", "stage": Self::first_stage(&policy), "account": account });
+        let probe =
+            json!({ "id": "probe", "stage": Self::first_stage(&policy), "account": account });
         self.parse_record(&policy, &probe)?;
         let (kd, kn, ki) = account_keys(account);
         let old = self.doc_of("accounts", &id)?;
@@ -1079,7 +1141,11 @@ impl Cx<'_> {
             params![id, Value::Object(account.clone()).to_string(), direct, kd, kn, ki],
         )?;
         let changes = diff(old.as_ref().and_then(Value::as_object), account);
-        let kind = if old.is_some() { "account_updated" } else { "account_created" };
+        let kind = if old.is_some() {
+            "account_updated"
+        } else {
+            "account_created"
+        };
         self.push(Out {
             kind: "account",
             outcome: "recorded".into(),
@@ -1106,7 +1172,13 @@ impl Cx<'_> {
                     "partner {p} may create opportunities for itself only, not for `{q}`"
                 ))
             }
-            (Actor::User { role: Role::Admin | Role::ChannelOps, .. }, p) => p.clone(),
+            (
+                Actor::User {
+                    role: Role::Admin | Role::ChannelOps,
+                    ..
+                },
+                p,
+            ) => p.clone(),
             _ => return refuse(format!("{} may not create opportunities", self.by)),
         };
         if o.id.trim().is_empty() || o.id.len() > 256 {
@@ -1124,7 +1196,9 @@ impl Cx<'_> {
         }
         if let Some(p) = &partner {
             if self.doc_of("partners", p)?.is_none() {
-                return refuse(format!("unknown partner `{p}`; create it with `upsert_partner`"));
+                return refuse(format!(
+                    "unknown partner `{p}`; create it with `upsert_partner`"
+                ));
             }
         }
         if self.doc_of("accounts", &o.account)?.is_none() {
@@ -1133,9 +1207,17 @@ impl Cx<'_> {
                 o.account
             ));
         }
-        let stage = o.stage.clone().unwrap_or_else(|| Self::first_stage(&policy));
+        let stage = o
+            .stage
+            .clone()
+            .unwrap_or_else(|| Self::first_stage(&policy));
         let st = policy.ir().stage_by_name(&stage);
-        if st.is_none_or(|s| policy.ir().stage(s).is_some_and(|s| s.kind != StageKind::Open)) {
+        if st.is_none_or(|s| {
+            policy
+                .ir()
+                .stage(s)
+                .is_some_and(|s| s.kind != StageKind::Open)
+        }) {
             return refuse(format!("`{stage}` is not an open stage of the policy"));
         }
         let mut history = vec![json!({ "at": ts(self.at), "type": "created" })];
@@ -1187,7 +1269,9 @@ impl Cx<'_> {
         let mut opp = self.load_opp(id)?;
         self.may_act_on(&opp, "update this opportunity")?;
         if opp.closed {
-            return refuse(format!("opportunity `{id}` is closed; it can no longer change"));
+            return refuse(format!(
+                "opportunity `{id}` is closed; it can no longer change"
+            ));
         }
         let mut events = Vec::new();
         for (k, v) in fields {
@@ -1232,7 +1316,11 @@ impl Cx<'_> {
         }
         let (_rec, _) = self.record(&policy, &opp)?;
         self.save_opp(&opp)?;
-        let outcome = if events.is_empty() { "unchanged" } else { "recorded" };
+        let outcome = if events.is_empty() {
+            "unchanged"
+        } else {
+            "recorded"
+        };
         self.push(Out {
             kind: "opportunity",
             outcome: outcome.into(),
@@ -1269,7 +1357,13 @@ impl Cx<'_> {
         Ok(())
     }
 
-    fn cosell_contact(&mut self, id: &str, pool: &str, person: &str, note: Option<&str>) -> Res<()> {
+    fn cosell_contact(
+        &mut self,
+        id: &str,
+        pool: &str,
+        person: &str,
+        note: Option<&str>,
+    ) -> Res<()> {
         let policy = self.policy()?;
         let mut opp = self.load_opp(id)?;
         self.may_act_on(&opp, "log a co-sell contact on this opportunity")?;
@@ -1282,7 +1376,11 @@ impl Cx<'_> {
         if !pools.iter().any(|p| p == pool) {
             return refuse(format!(
                 "unknown co-sell pool `{pool}`; the policy's pools are {}",
-                if pools.is_empty() { "none".to_string() } else { pools.join(", ") }
+                if pools.is_empty() {
+                    "none".to_string()
+                } else {
+                    pools.join(", ")
+                }
             ));
         }
         opp.history
@@ -1309,7 +1407,9 @@ impl Cx<'_> {
 
     /// Other live registrations that a duplicate or conflict rule could match.
     fn registration_context(&self, policy: &Policy, opp: &OppRow) -> Res<Context> {
-        let account = self.doc_of("accounts", &opp.account)?.unwrap_or(Value::Null);
+        let account = self
+            .doc_of("accounts", &opp.account)?
+            .unwrap_or(Value::Null);
         let (kd, kn, ki) = account_keys(account.as_object().unwrap_or(&Map::new()));
         let direct: bool = self
             .conn
@@ -1362,7 +1462,9 @@ impl Cx<'_> {
 
     fn cancel_timers(&self, registration: &str) -> Res<()> {
         self.conn
-            .prepare_cached("UPDATE timers SET state = 'cancelled' WHERE registration = ?1 AND state = 'due'")?
+            .prepare_cached(
+                "UPDATE timers SET state = 'cancelled' WHERE registration = ?1 AND state = 'due'",
+            )?
             .execute([registration])?;
         Ok(())
     }
@@ -1439,20 +1541,42 @@ impl Cx<'_> {
                 self.seq_of_next_out()
             ],
         )?;
-        let mut data = json!({ "registration": reg_id, "partner": partner, "status": status, "late": late });
+        let mut data =
+            json!({ "registration": reg_id, "partner": partner, "status": status, "late": late });
         if let Some(p) = protected_until {
             data["protected_until"] = ts(p).into();
-            self.timer(p, "protection_expiry", Some(id), Some(&reg_id), None, json!({}))?;
+            self.timer(
+                p,
+                "protection_expiry",
+                Some(id),
+                Some(&reg_id),
+                None,
+                json!({}),
+            )?;
         }
         if let Some(rv) = review {
             data["review_deadline"] = rv.deadline.clone().into();
             for (i, e) in rv.escalations.iter().enumerate() {
                 if let Some(due) = parse_rfc(&e.at) {
-                    self.timer(due, "review_escalation", Some(id), Some(&reg_id), None, json!({ "to": e.to, "step": i + 1 }))?;
+                    self.timer(
+                        due,
+                        "review_escalation",
+                        Some(id),
+                        Some(&reg_id),
+                        None,
+                        json!({ "to": e.to, "step": i + 1 }),
+                    )?;
                 }
             }
             if let Some(dl) = deadline {
-                self.timer(dl, "review_breach", Some(id), Some(&reg_id), None, json!({ "deadline": ts(dl) }))?;
+                self.timer(
+                    dl,
+                    "review_breach",
+                    Some(id),
+                    Some(&reg_id),
+                    None,
+                    json!({ "deadline": ts(dl) }),
+                )?;
             }
         }
         out.events.push(ev(kind, self.at, Some(id), data));
@@ -1465,8 +1589,13 @@ impl Cx<'_> {
         self.vendor(&[Role::ChannelOps], "review registrations")?;
         let policy = self.policy()?;
         let opp = self.load_opp(id)?;
-        let Some(reg) = self.current_registration(id)?.filter(|r| r.status == "pending") else {
-            return refuse(format!("opportunity `{id}` has no pending registration to review"));
+        let Some(reg) = self
+            .current_registration(id)?
+            .filter(|r| r.status == "pending")
+        else {
+            return refuse(format!(
+                "opportunity `{id}` has no pending registration to review"
+            ));
         };
         let submitted = parse_ts(&reg.submitted_at)?;
         let waited = working_seconds(&policy, submitted, self.at);
@@ -1480,7 +1609,10 @@ impl Cx<'_> {
         let mut extra = Map::new();
         extra.insert("registration".into(), reg.id.clone().into());
         extra.insert("business_hours_to_decision".into(), hours(waited).into());
-        extra.insert("breached_by_business_hours".into(), breached_by.map(hours).into());
+        extra.insert(
+            "breached_by_business_hours".into(),
+            breached_by.map(hours).into(),
+        );
         extra.insert("note".into(), note.into());
         let mut out = Out {
             kind: "review",
@@ -1498,7 +1630,13 @@ impl Cx<'_> {
                 let doc = self.record_doc(&opp, None)?;
                 let rec = self.parse_record(&policy, &doc)?;
                 let ctx = self.registration_context(&policy, &opp)?;
-                let (d, pv) = self.decide(&policy, &rec, &Action::Register, &ctx, opp.partner.as_deref());
+                let (d, pv) = self.decide(
+                    &policy,
+                    &rec,
+                    &Action::Register,
+                    &ctx,
+                    opp.partner.as_deref(),
+                );
                 out.decision = Some(to_value(&d));
                 out.partner_decision = pv;
                 if !matches!(d.outcome, Outcome::Approved | Outcome::Review) {
@@ -1517,8 +1655,10 @@ impl Cx<'_> {
                 let mut probe = doc.clone();
                 probe["registration"] = approved;
                 let until = match self.parse_record(&policy, &probe) {
-                    Ok(r) => dealflow_engine::facts::protection_end(policy.ir(), policy.calendar(), &r)
-                        .and_then(Result::ok),
+                    Ok(r) => {
+                        dealflow_engine::facts::protection_end(policy.ir(), policy.calendar(), &r)
+                            .and_then(Result::ok)
+                    }
                     Err(_) => None,
                 };
                 self.conn.execute(
@@ -1527,7 +1667,14 @@ impl Cx<'_> {
                 )?;
                 self.cancel_timers(&reg.id)?;
                 if let Some(u) = until {
-                    self.timer(u, "protection_expiry", Some(id), Some(&reg.id), None, json!({}))?;
+                    self.timer(
+                        u,
+                        "protection_expiry",
+                        Some(id),
+                        Some(&reg.id),
+                        None,
+                        json!({}),
+                    )?;
                 }
                 out.outcome = "approved".into();
                 out.events.push(ev(
@@ -1570,7 +1717,9 @@ impl Cx<'_> {
             .current_registration(id)?
             .filter(|r| matches!(r.status.as_str(), "pending" | "approved"))
         else {
-            return refuse(format!("opportunity `{id}` has no pending or approved registration to withdraw"));
+            return refuse(format!(
+                "opportunity `{id}` has no pending or approved registration to withdraw"
+            ));
         };
         self.conn.execute(
             "UPDATE registrations SET status = 'withdrawn', decided_at = ?2 WHERE id = ?1",
@@ -1605,12 +1754,22 @@ impl Cx<'_> {
             return refuse(format!("{e}; {}", e.help()));
         }
         let (rec, reg) = self.record(&policy, &opp)?;
-        let (d, pv) = self.decide(&policy, &rec, &action, &Context::default(), opp.partner.as_deref());
+        let (d, pv) = self.decide(
+            &policy,
+            &rec,
+            &action,
+            &Context::default(),
+            opp.partner.as_deref(),
+        );
         let mut out = self.engine_out(&policy, "advance", &d, pv, &opp);
         if d.outcome == Outcome::Approved {
             let from = opp.stage.clone();
-            let to_stage = policy.ir().stage_by_name(to).and_then(|s| policy.ir().stage(s));
-            opp.history.push(json!({ "at": ts(self.at), "type": "stage_change", "from": from, "to": to }));
+            let to_stage = policy
+                .ir()
+                .stage_by_name(to)
+                .and_then(|s| policy.ir().stage(s));
+            opp.history
+                .push(json!({ "at": ts(self.at), "type": "stage_change", "from": from, "to": to }));
             opp.stage = to.to_string();
             if let Some(st) = to_stage.filter(|s| s.kind != StageKind::Open) {
                 opp.closed = true;
@@ -1618,9 +1777,17 @@ impl Cx<'_> {
                 opp.history.push(json!({ "at": ts(self.at), "type": "closed", "outcome": if won { "won" } else { "lost" } }));
             }
             self.save_opp(&opp)?;
-            out.events.push(ev("stage_changed", self.at, Some(id), json!({ "from": from, "to": to })));
+            out.events.push(ev(
+                "stage_changed",
+                self.at,
+                Some(id),
+                json!({ "from": from, "to": to }),
+            ));
             if let (Some(r), Some(e)) = (&reg, d.effects.registration.as_ref()) {
-                if let (Some(n), Some(until)) = (e.extensions, e.protected_until.as_deref().and_then(parse_rfc)) {
+                if let (Some(n), Some(until)) = (
+                    e.extensions,
+                    e.protected_until.as_deref().and_then(parse_rfc),
+                ) {
                     self.conn.execute(
                         "UPDATE registrations SET extensions = ?2, protected_until = ?3 WHERE id = ?1",
                         params![r.id, n, ts(until)],
@@ -1629,7 +1796,14 @@ impl Cx<'_> {
                         "UPDATE timers SET state = 'cancelled' WHERE registration = ?1 AND kind = 'protection_expiry' AND state = 'due'",
                         [&r.id],
                     )?;
-                    self.timer(until, "protection_expiry", Some(id), Some(&r.id), None, json!({}))?;
+                    self.timer(
+                        until,
+                        "protection_expiry",
+                        Some(id),
+                        Some(&r.id),
+                        None,
+                        json!({}),
+                    )?;
                     out.events.push(ev(
                         "registration_extended",
                         self.at,
@@ -1649,12 +1823,31 @@ impl Cx<'_> {
         let mut opp = self.load_opp(id)?;
         self.may_act_on(&opp, "close this opportunity")?;
         if opp.closed {
-            return refuse(format!("opportunity `{id}` is already closed (stage `{}`)", opp.stage));
+            return refuse(format!(
+                "opportunity `{id}` is already closed (stage `{}`)",
+                opp.stage
+            ));
         }
         let (rec, _reg) = self.record(&policy, &opp)?;
-        let action = if won { Action::CloseWon } else { Action::CloseLost };
-        let (d, pv) = self.decide(&policy, &rec, &action, &Context::default(), opp.partner.as_deref());
-        let mut out = self.engine_out(&policy, if won { "close_won" } else { "close_lost" }, &d, pv, &opp);
+        let action = if won {
+            Action::CloseWon
+        } else {
+            Action::CloseLost
+        };
+        let (d, pv) = self.decide(
+            &policy,
+            &rec,
+            &action,
+            &Context::default(),
+            opp.partner.as_deref(),
+        );
+        let mut out = self.engine_out(
+            &policy,
+            if won { "close_won" } else { "close_lost" },
+            &d,
+            pv,
+            &opp,
+        );
         if d.outcome == Outcome::Approved {
             let from = opp.stage.clone();
             let to = d
@@ -1664,16 +1857,32 @@ impl Cx<'_> {
                 .map(|s| s.to.clone())
                 .or_else(|| {
                     let kind = if won { StageKind::Won } else { StageKind::Lost };
-                    policy.ir().stages.iter().find(|s| s.kind == kind).map(|s| s.name.clone())
+                    policy
+                        .ir()
+                        .stages
+                        .iter()
+                        .find(|s| s.kind == kind)
+                        .map(|s| s.name.clone())
                 })
                 .unwrap_or_default();
-            opp.history.push(json!({ "at": ts(self.at), "type": "stage_change", "from": from, "to": to }));
+            opp.history
+                .push(json!({ "at": ts(self.at), "type": "stage_change", "from": from, "to": to }));
             opp.history.push(json!({ "at": ts(self.at), "type": "closed", "outcome": if won { "won" } else { "lost" } }));
             opp.stage = to.clone();
             opp.closed = true;
             self.save_opp(&opp)?;
-            out.events.push(ev("stage_changed", self.at, Some(id), json!({ "from": from, "to": to })));
-            out.events.push(ev("closed", self.at, Some(id), json!({ "outcome": if won { "won" } else { "lost" } })));
+            out.events.push(ev(
+                "stage_changed",
+                self.at,
+                Some(id),
+                json!({ "from": from, "to": to }),
+            ));
+            out.events.push(ev(
+                "closed",
+                self.at,
+                Some(id),
+                json!({ "outcome": if won { "won" } else { "lost" } }),
+            ));
             if won {
                 self.book_commission(&d, &opp, &mut out)?;
             }
@@ -1696,7 +1905,12 @@ impl Cx<'_> {
             }
         } else {
             for s in &c.shares {
-                lines.push((s.partner.clone(), "commission", Some(s.role.clone()), s.amount.clone()));
+                lines.push((
+                    s.partner.clone(),
+                    "commission",
+                    Some(s.role.clone()),
+                    s.amount.clone(),
+                ));
             }
         }
         if let Some(p) = c.rebate_partner.as_ref().or(c.partner.as_ref()) {
@@ -1710,7 +1924,16 @@ impl Cx<'_> {
             if amount.parse::<Decimal>().map_or(true, |a| a.is_zero()) {
                 continue;
             }
-            st.execute(params![seq, ts(self.at), opp.id, partner, kind, role, amount, currency])?;
+            st.execute(params![
+                seq,
+                ts(self.at),
+                opp.id,
+                partner,
+                kind,
+                role,
+                amount,
+                currency
+            ])?;
             let mut e = ev(
                 "commission_booked",
                 self.at,
@@ -1735,7 +1958,8 @@ impl Cx<'_> {
         let Some(cs) = policy.ir().cosell.as_ref() else {
             return Ok(());
         };
-        let pools: Vec<(String, ir::Period)> = cs.pools.iter().map(|p| (p.name.clone(), p.per)).collect();
+        let pools: Vec<(String, ir::Period)> =
+            cs.pools.iter().map(|p| (p.name.clone(), p.per)).collect();
         let opp = self.load_opp(id)?;
         let held: Vec<String> = {
             let mut st = self.conn.prepare_cached(
@@ -1761,14 +1985,22 @@ impl Cx<'_> {
                         "SELECT count(*) FROM cosell_assignments WHERE pool = ?1 AND period = ?2
                          AND released_at IS NULL AND opportunity != ?3",
                     )?
-                    .query_row(params![name, period(&policy, *per, self.at), id], |r| r.get(0))?;
+                    .query_row(params![name, period(&policy, *per, self.at), id], |r| {
+                        r.get(0)
+                    })?;
                 usage.push(n);
             }
             let ctx = Context {
                 cosell_usage: usage,
                 ..Context::default()
             };
-            let (d, pv) = self.decide(&policy, &rec, &Action::Evaluate, &ctx, opp.partner.as_deref());
+            let (d, pv) = self.decide(
+                &policy,
+                &rec,
+                &Action::Evaluate,
+                &ctx,
+                opp.partner.as_deref(),
+            );
             wanted = d
                 .effects
                 .cosell
@@ -1781,21 +2013,39 @@ impl Cx<'_> {
         }
         let seq = self.seq_of_next_out();
         for pool in wanted.iter().filter(|p| !held.contains(p)) {
-            let per = pools.iter().find(|(n, _)| n == pool).map(|(_, p)| *p).unwrap_or(ir::Period::Week);
+            let per = pools
+                .iter()
+                .find(|(n, _)| n == pool)
+                .map(|(_, p)| *p)
+                .unwrap_or(ir::Period::Week);
             let period = period(&policy, per, self.at);
             self.conn.execute(
                 "INSERT INTO cosell_assignments (opportunity, pool, period, assigned_at, decision_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, pool, period, ts(self.at), seq],
             )?;
-            events.push(ev("cosell_assigned", self.at, Some(id), json!({ "pool": pool, "period": period })));
+            events.push(ev(
+                "cosell_assigned",
+                self.at,
+                Some(id),
+                json!({ "pool": pool, "period": period }),
+            ));
         }
         for pool in held.iter().filter(|p| !wanted.contains(p)) {
             self.conn.execute(
                 "UPDATE cosell_assignments SET released_at = ?3 WHERE opportunity = ?1 AND pool = ?2 AND released_at IS NULL",
                 params![id, pool, ts(self.at)],
             )?;
-            let why = if opp.closed { "the deal closed" } else { "the deal no longer qualifies" };
-            events.push(ev("cosell_released", self.at, Some(id), json!({ "pool": pool, "reason": why })));
+            let why = if opp.closed {
+                "the deal closed"
+            } else {
+                "the deal no longer qualifies"
+            };
+            events.push(ev(
+                "cosell_released",
+                self.at,
+                Some(id),
+                json!({ "pool": pool, "reason": why }),
+            ));
         }
         if events.is_empty() {
             return Ok(());
@@ -1817,7 +2067,9 @@ impl Cx<'_> {
     // ------------------------------------------------------------ leads
 
     fn all_partners(&self) -> Res<Vec<Value>> {
-        let mut st = self.conn.prepare_cached("SELECT doc FROM partners ORDER BY id")?;
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT doc FROM partners ORDER BY id")?;
         let rows = st.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for d in rows {
@@ -1845,7 +2097,12 @@ impl Cx<'_> {
             .collect();
         let ctx = policy
             .parse_context_value(&json!({ "lead": lead, "partners": partners }))
-            .map_err(|e| Fail::Refused(format!("the lead does not fit the policy: {}", record_errors(&e))))?;
+            .map_err(|e| {
+                Fail::Refused(format!(
+                    "the lead does not fit the policy: {}",
+                    record_errors(&e)
+                ))
+            })?;
         let d = policy.route_lead(&ctx, self.at, &Audience::Vendor);
         let r = d.effects.routing.as_ref();
         let first = r.and_then(|r| r.ranked.first()).map(|p| p.partner.clone());
@@ -1854,14 +2111,28 @@ impl Cx<'_> {
         Ok((d, first, by, most))
     }
 
-    fn partner_route_view(&self, policy: &Policy, lead: &Value, partner: &str) -> Res<Option<Value>> {
+    fn partner_route_view(
+        &self,
+        policy: &Policy,
+        lead: &Value,
+        partner: &str,
+    ) -> Res<Option<Value>> {
         let Some(doc) = self.doc_of("partners", partner)? else {
             return Ok(None);
         };
         let ctx = policy
             .parse_context_value(&json!({ "lead": lead, "partners": [doc] }))
-            .map_err(|e| Fail::Refused(format!("the lead does not fit the policy: {}", record_errors(&e))))?;
-        Ok(Some(to_value(&policy.route_lead(&ctx, self.at, &Audience::Partner(partner.into())))))
+            .map_err(|e| {
+                Fail::Refused(format!(
+                    "the lead does not fit the policy: {}",
+                    record_errors(&e)
+                ))
+            })?;
+        Ok(Some(to_value(&policy.route_lead(
+            &ctx,
+            self.at,
+            &Audience::Partner(partner.into()),
+        ))))
     }
 
     fn offer(
@@ -1877,7 +2148,11 @@ impl Cx<'_> {
         let (d, first, accept_by, most) = self.route(policy, lead, offered)?;
         let limit = most.or_else(|| {
             self.conn
-                .query_row("SELECT reroute_at_most FROM leads WHERE id = ?1", [lead_id], |r| r.get(0))
+                .query_row(
+                    "SELECT reroute_at_most FROM leads WHERE id = ?1",
+                    [lead_id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .ok()
                 .flatten()
@@ -1886,7 +2161,8 @@ impl Cx<'_> {
         let exhausted = kind != "submit_lead" && limit.is_some_and(|m| reroutes > m);
         let (status, outcome, to) = match (&first, exhausted) {
             (_, true) => ("exhausted", "exhausted", None),
-            (None, _) => (if offered.is_empty() { "unrouted" } else { "exhausted" }, "unrouted", None),
+            (None, _) if offered.is_empty() => ("unrouted", "unrouted", None),
+            (None, _) => ("exhausted", "exhausted", None),
             (Some(p), false) => ("offered", "offered", Some(p.clone())),
         };
         if let Some(p) = &to {
@@ -1909,10 +2185,26 @@ impl Cx<'_> {
             data["partner"] = p.clone().into();
             if let Some(by) = accept_by {
                 data["accept_by"] = ts(by).into();
-                self.timer(by, "lead_timeout", None, None, Some(lead_id), json!({ "partner": p }))?;
+                self.timer(
+                    by,
+                    "lead_timeout",
+                    None,
+                    None,
+                    Some(lead_id),
+                    json!({ "partner": p }),
+                )?;
             }
         }
-        let mut e = ev(if to.is_some() { "lead_offered" } else { "lead_unrouted" }, self.at, None, data);
+        let mut e = ev(
+            if to.is_some() {
+                "lead_offered"
+            } else {
+                "lead_unrouted"
+            },
+            self.at,
+            None,
+            data,
+        );
         e.lead = Some(lead_id.into());
         events.push(e);
         let pv = match &to {
@@ -1921,7 +2213,9 @@ impl Cx<'_> {
         };
         for e in &mut events {
             // A partner sees the offer made to it, never to whom else.
-            e.partner_visible = to.as_deref().is_some_and(|p| e.data.get("partner").and_then(Value::as_str) == Some(p));
+            e.partner_visible = to
+                .as_deref()
+                .is_some_and(|p| e.data.get("partner").and_then(Value::as_str) == Some(p));
             e.lead = Some(lead_id.into());
         }
         self.push(Out {
@@ -1944,13 +2238,19 @@ impl Cx<'_> {
         if policy.ir().leads.is_none() {
             return refuse("the policy has no `leads` section to route leads with");
         }
-        let Some(id) = lead.get("id").and_then(Value::as_str).filter(|s| !s.trim().is_empty()) else {
+        let Some(id) = lead
+            .get("id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.trim().is_empty())
+        else {
             return refuse("`lead.id` is missing or not a text");
         };
         let id = id.to_string();
-        let exists: bool = self
-            .conn
-            .query_row("SELECT EXISTS (SELECT 1 FROM leads WHERE id = ?1)", [&id], |r| r.get(0))?;
+        let exists: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM leads WHERE id = ?1)",
+            [&id],
+            |r| r.get(0),
+        )?;
         if exists {
             return refuse(format!("lead `{id}` was already submitted"));
         }
@@ -1960,7 +2260,15 @@ impl Cx<'_> {
             params![id, doc.to_string(), ts(self.at)],
         )?;
         let mut offered = Vec::new();
-        self.offer(&policy, &id, &doc, &mut offered, 0, "submit_lead", Vec::new())
+        self.offer(
+            &policy,
+            &id,
+            &doc,
+            &mut offered,
+            0,
+            "submit_lead",
+            Vec::new(),
+        )
     }
 
     fn load_lead(&self, id: &str) -> Res<(Value, String, Option<String>, Vec<String>, u32)> {
@@ -1999,7 +2307,12 @@ impl Cx<'_> {
             "UPDATE timers SET state = 'cancelled' WHERE lead = ?1 AND state = 'due'",
             [id],
         )?;
-        let mut e = ev("lead_declined", self.at, None, json!({ "lead": id, "partner": me, "reason": reason }));
+        let mut e = ev(
+            "lead_declined",
+            self.at,
+            None,
+            json!({ "lead": id, "partner": me, "reason": reason }),
+        );
         e.lead = Some(id.into());
         // The decliner sees its own decline; the re-offer is logged as its own decision.
         self.push(Out {
@@ -2010,7 +2323,15 @@ impl Cx<'_> {
             events: vec![e],
             ..Out::default()
         });
-        self.offer(&policy, id, &doc, &mut offered, reroutes.saturating_add(1), "reroute_lead", Vec::new())
+        self.offer(
+            &policy,
+            id,
+            &doc,
+            &mut offered,
+            reroutes.saturating_add(1),
+            "reroute_lead",
+            Vec::new(),
+        )
     }
 
     fn accept_lead(&mut self, id: &str, account: Option<&str>) -> Res<()> {
@@ -2022,12 +2343,18 @@ impl Cx<'_> {
         )?;
         // The convert rule, evaluated now for this partner.
         let (d, _, _, _) = self.route(&policy, &doc, &[])?;
-        let convert = d.effects.routing.as_ref().and_then(|r| r.convert_to.clone());
+        let convert = d
+            .effects
+            .routing
+            .as_ref()
+            .and_then(|r| r.convert_to.clone());
         let mut events = Vec::new();
         let mut opportunity = None;
         if let (Some(stage), Some(account)) = (&convert, account) {
             if self.doc_of("accounts", account)?.is_none() {
-                return refuse(format!("unknown account `{account}` for the converted lead"));
+                return refuse(format!(
+                    "unknown account `{account}` for the converted lead"
+                ));
             }
             let opp_id = format!("OPP-{id}");
             let opp_fields: Vec<String> = policy
@@ -2085,7 +2412,12 @@ impl Cx<'_> {
             "UPDATE leads SET status = 'accepted', opportunity = ?2 WHERE id = ?1",
             params![id, opportunity],
         )?;
-        let mut e = ev("lead_accepted", self.at, None, json!({ "lead": id, "partner": me }));
+        let mut e = ev(
+            "lead_accepted",
+            self.at,
+            None,
+            json!({ "lead": id, "partner": me }),
+        );
         e.lead = Some(id.into());
         events.insert(0, e);
         let mut extra = Map::new();
@@ -2099,7 +2431,12 @@ impl Cx<'_> {
         );
         self.push(Out {
             kind: "accept_lead",
-            outcome: if opportunity.is_some() { "converted" } else { "accepted" }.into(),
+            outcome: if opportunity.is_some() {
+                "converted"
+            } else {
+                "accepted"
+            }
+            .into(),
             lead: Some(id.into()),
             opportunity: opportunity.clone(),
             partner: Some(me),
@@ -2129,14 +2466,30 @@ impl Cx<'_> {
         // Bounded: each firing marks its timer; new timers are always later than now
         // or fire in this same loop.
         for _ in 0..10_000_000u32 {
-            let next: Option<(i64, String, String, Option<String>, Option<String>, Option<String>, String)> = self
+            let next: Option<(
+                i64,
+                String,
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                String,
+            )> = self
                 .conn
                 .prepare_cached(
                     "SELECT id, due, kind, opportunity, registration, lead, data FROM timers
                      WHERE state = 'due' AND due <= ?1 ORDER BY due, id LIMIT 1",
                 )?
                 .query_row([ts(self.at)], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?))
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
                 })
                 .optional()?;
             let Some((tid, due, kind, opp, reg, lead, data)) = next else {
@@ -2149,9 +2502,19 @@ impl Cx<'_> {
             let due_t = parse_ts(&due)?;
             let data = json_text(&data)?;
             let before = self.outs.len();
-            self.fire(&kind, due_t, opp.as_deref(), reg.as_deref(), lead.as_deref(), &data)?;
+            self.fire(
+                &kind,
+                due_t,
+                opp.as_deref(),
+                reg.as_deref(),
+                lead.as_deref(),
+                &data,
+            )?;
             for o in &mut self.outs[before..] {
-                o.extra.insert("timer".into(), json!({ "id": tid, "kind": kind, "due": due }));
+                o.extra.insert(
+                    "timer".into(),
+                    json!({ "id": tid, "kind": kind, "due": due }),
+                );
             }
             if self.outs.len() == before {
                 // Nothing to do any more (say, the registration was decided): the
@@ -2179,7 +2542,9 @@ impl Cx<'_> {
                 let (Some(opp_id), Some(reg_id)) = (opp, reg) else {
                     return Ok(());
                 };
-                let r = self.current_registration(opp_id)?.filter(|r| r.id == reg_id);
+                let r = self
+                    .current_registration(opp_id)?
+                    .filter(|r| r.id == reg_id);
                 let Some(r) = r else { return Ok(()) };
                 let owner = self.load_opp(opp_id)?.partner;
                 let mut out = Out {
@@ -2191,7 +2556,11 @@ impl Cx<'_> {
                 };
                 match kind {
                     "review_escalation" if r.status == "pending" => {
-                        let to = data.get("to").and_then(Value::as_str).unwrap_or("").to_string();
+                        let to = data
+                            .get("to")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string();
                         self.conn.execute(
                             "UPDATE registrations SET escalated_to = ?2 WHERE id = ?1",
                             params![reg_id, to],
@@ -2208,7 +2577,10 @@ impl Cx<'_> {
                     }
                     "review_breach" if r.status == "pending" => {
                         let by = working_seconds(&policy, due, self.at);
-                        self.conn.execute("UPDATE registrations SET breached = 1 WHERE id = ?1", [reg_id])?;
+                        self.conn.execute(
+                            "UPDATE registrations SET breached = 1 WHERE id = ?1",
+                            [reg_id],
+                        )?;
                         out.outcome = "breached".into();
                         out.events.push(ev(
                             "review_sla_breached",
@@ -2218,7 +2590,12 @@ impl Cx<'_> {
                         ));
                     }
                     "protection_expiry" if r.status == "approved" => {
-                        if r.protected_until.as_deref().map(parse_ts).transpose()?.is_some_and(|u| u > self.at) {
+                        if r.protected_until
+                            .as_deref()
+                            .map(parse_ts)
+                            .transpose()?
+                            .is_some_and(|u| u > self.at)
+                        {
                             return Ok(());
                         }
                         self.conn.execute(
@@ -2255,7 +2632,15 @@ impl Cx<'_> {
                     json!({ "lead": lead_id, "partner": partner }),
                 );
                 e.lead = Some(lead_id.into());
-                self.offer(&policy, lead_id, &doc, &mut offered, reroutes.saturating_add(1), "reroute_lead", vec![e])
+                self.offer(
+                    &policy,
+                    lead_id,
+                    &doc,
+                    &mut offered,
+                    reroutes.saturating_add(1),
+                    "reroute_lead",
+                    vec![e],
+                )
             }
             _ => Ok(()),
         }
@@ -2309,5 +2694,11 @@ pub(super) fn evaluate_now(
         Err(Fail::Refused(_)) => return Ok(None),
         Err(Fail::Store(e)) => return Err(e),
     };
-    Ok(Some(policy.decide(&rec, &Action::Evaluate, &Context::default(), at, &Audience::Vendor)))
+    Ok(Some(policy.decide(
+        &rec,
+        &Action::Evaluate,
+        &Context::default(),
+        at,
+        &Audience::Vendor,
+    )))
 }

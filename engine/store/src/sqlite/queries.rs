@@ -60,7 +60,16 @@ pub(super) fn opportunity(
         .query_row(
             "SELECT id, stage, closed, partner, account, doc FROM opportunities WHERE id = ?1",
             [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
         )
         .optional()?;
     let Some((id, stage, closed, partner, account, doc)) = row else {
@@ -71,7 +80,9 @@ pub(super) fn opportunity(
         return Ok(None);
     }
     let account_doc: Option<String> = conn
-        .query_row("SELECT doc FROM accounts WHERE id = ?1", [&account], |r| r.get(0))
+        .query_row("SELECT doc FROM accounts WHERE id = ?1", [&account], |r| {
+            r.get(0)
+        })
         .optional()?;
     let doc = json(&doc);
     let mut st = conn.prepare(&format!(
@@ -85,12 +96,13 @@ pub(super) fn opportunity(
         None => ("body", ""),
         Some(_) => ("partner_body", " AND partner = ?2"),
     };
-    let sql = format!(
-        "SELECT {body_col} FROM decisions WHERE opportunity = ?1{filter} ORDER BY seq"
-    );
+    let sql =
+        format!("SELECT {body_col} FROM decisions WHERE opportunity = ?1{filter} ORDER BY seq");
     let mut st = conn.prepare(&sql)?;
     let bodies: Vec<String> = match viewer {
-        None => st.query_map([&id], |r| r.get(0))?.collect::<Result<_, _>>()?,
+        None => st
+            .query_map([&id], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
         Some(p) => st
             .query_map(params![id, p], |r| r.get::<_, Option<String>>(0))?
             .filter_map(|r| r.transpose())

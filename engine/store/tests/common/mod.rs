@@ -1,7 +1,12 @@
 //! Test support: a store in a temporary directory (a real file, WAL), the
 //! reference policy, and helpers that submit commands as JSON.
 #![allow(dead_code, reason = "each test file uses a part")]
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use chrono::{DateTime, Utc};
 use dealflow_store::sqlite::SqliteStore;
@@ -66,23 +71,50 @@ pub fn seed(store: &impl Store) {
     );
     assert!(!s.refused, "{d}");
     for (k, p) in [
-        ("p1", json!({"id": "P-ACME", "name": "Acme Networks", "tier": "Gold", "territories": ["NA"], "specializations": ["Security"], "win_rate": "35%"})),
-        ("p2", json!({"id": "P-BETA", "name": "Beta Systems", "tier": "Silver", "territories": ["NA", "EMEA"], "specializations": ["Security", "Core"], "win_rate": "20%"})),
+        (
+            "p1",
+            json!({"id": "P-ACME", "name": "Acme Networks", "tier": "Gold", "territories": ["NA"], "specializations": ["Security"], "win_rate": "35%"}),
+        ),
+        (
+            "p2",
+            json!({"id": "P-BETA", "name": "Beta Systems", "tier": "Silver", "territories": ["NA", "EMEA"], "specializations": ["Security", "Core"], "win_rate": "20%"}),
+        ),
     ] {
-        let (s, d) = submit(store, json!({"key": k, "type": "upsert_partner", "by": admin(), "partner": p}), "2026-09-01T12:00:00Z");
+        let (s, d) = submit(
+            store,
+            json!({"key": k, "type": "upsert_partner", "by": admin(), "partner": p}),
+            "2026-09-01T12:00:00Z",
+        );
         assert!(!s.refused, "{d}");
     }
     for (k, a) in [
-        ("a1", json!({"id": "A-GLOBEX", "name": "Globex, Inc.", "domain": "globex.com", "industry": "Commercial", "owner": "channel", "employees": 5000})),
-        ("a2", json!({"id": "A-INITECH", "name": "Initech LLC", "domain": "initech.com", "industry": "Finance", "owner": "channel", "employees": 800})),
+        (
+            "a1",
+            json!({"id": "A-GLOBEX", "name": "Globex, Inc.", "domain": "globex.com", "industry": "Commercial", "owner": "channel", "employees": 5000}),
+        ),
+        (
+            "a2",
+            json!({"id": "A-INITECH", "name": "Initech LLC", "domain": "initech.com", "industry": "Finance", "owner": "channel", "employees": 800}),
+        ),
     ] {
-        let (s, d) = submit(store, json!({"key": k, "type": "upsert_account", "by": admin(), "account": a}), "2026-09-01T12:00:00Z");
+        let (s, d) = submit(
+            store,
+            json!({"key": k, "type": "upsert_account", "by": admin(), "account": a}),
+            "2026-09-01T12:00:00Z",
+        );
         assert!(!s.refused, "{d}");
     }
 }
 
 /// A qualified opportunity of `partner` on `account`.
-pub fn create_opp(store: &impl Store, id: &str, partner_id: &str, account: &str, amount: u64, at: &str) -> Value {
+pub fn create_opp(
+    store: &impl Store,
+    id: &str,
+    partner_id: &str,
+    account: &str,
+    amount: u64,
+    at: &str,
+) -> Value {
     let (s, d) = submit(
         store,
         json!({"key": format!("create-{id}"), "type": "create_opportunity", "by": partner(partner_id),
