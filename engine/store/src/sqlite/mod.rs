@@ -264,10 +264,6 @@ impl crate::Store for SqliteStore {
     ) -> Result<Vec<Submitted>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // A command writes rows that name its decision (commission lines) before the
-        // decision is appended: references are checked at commit, not per statement.
-        // (SQLite turns this off again at the end of every transaction.)
-        tx.pragma_update(None, "defer_foreign_keys", "ON")?;
         let mut answers = Vec::with_capacity(commands.len());
         for (raw, now) in commands {
             answers.push(apply::apply(
