@@ -2,7 +2,12 @@
 //! processes would have): protection is never double-booked, a co-sell pool is never
 //! over-assigned, and no update is lost. Threads start together at a barrier; the
 //! store serialises them with `BEGIN IMMEDIATE` and the 5 s busy timeout.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use std::path::{Path, PathBuf};
@@ -59,7 +64,14 @@ fn racing_registrations_on_one_account_protect_exactly_one_partner() {
             "2026-09-02T14:00:00Z",
         );
         assert!(!out.refused, "{d}");
-        create_opp(&ts.store, &format!("OPP-G{i}"), &p, "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+        create_opp(
+            &ts.store,
+            &format!("OPP-G{i}"),
+            &p,
+            "A-GLOBEX",
+            100_000,
+            "2026-09-02T14:00:00Z",
+        );
     }
     let outcomes = race(&ts.path(), RACERS, |i, s| {
         let cmd = json!({"key": format!("reg-{i}"), "type": "register", "by": {"partner": format!("P-G{i}")}, "opportunity": format!("OPP-G{i}")});
@@ -67,12 +79,18 @@ fn racing_registrations_on_one_account_protect_exactly_one_partner() {
     });
     let approved: Vec<usize> = (0..RACERS).filter(|i| outcomes[*i] == "approved").collect();
     assert_eq!(approved.len(), 1, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| o == "approved" || o == "denied"), "{outcomes:?}");
+    assert!(
+        outcomes.iter().all(|o| o == "approved" || o == "denied"),
+        "{outcomes:?}"
+    );
     // The store agrees: one approved, protected registration; the others rejected.
     let s = &ts.store;
     let mut protected = 0;
     for i in 0..RACERS {
-        let v = s.opportunity(&Audience::Vendor, &format!("OPP-G{i}")).unwrap().unwrap();
+        let v = s
+            .opportunity(&Audience::Vendor, &format!("OPP-G{i}"))
+            .unwrap()
+            .unwrap();
         assert_eq!(v.registrations.len(), 1);
         let r = &v.registrations[0];
         if i == approved[0] {
@@ -106,7 +124,10 @@ cosell {
 fn active(s: &SqliteStore, n: usize) -> Vec<(usize, String)> {
     (0..n)
         .flat_map(|i| {
-            let v = s.opportunity(&Audience::Vendor, &format!("D-{i}")).unwrap().unwrap();
+            let v = s
+                .opportunity(&Audience::Vendor, &format!("D-{i}"))
+                .unwrap()
+                .unwrap();
             v.cosell
                 .into_iter()
                 .filter(|c| c["released_at"].is_null())
@@ -144,10 +165,14 @@ fn racing_deals_never_take_more_pool_units_than_the_capacity() {
     // Round 1 (Wednesday 2026-09-02): all eight become eligible at once.
     let assigned = race(&ts.path(), DEALS, |i, s| {
         let cmd = json!({"key": format!("hot-{i}"), "type": "advance", "by": {"user": "ann", "role": "admin"}, "opportunity": format!("D-{i}"), "to": "Hot"});
-        let out = s.submit(&cmd.to_string(), t("2026-09-02T12:00:00Z")).unwrap();
+        let out = s
+            .submit(&cmd.to_string(), t("2026-09-02T12:00:00Z"))
+            .unwrap();
         assert!(!out.refused, "{out:#?}");
         assert_eq!(out.decisions[0].outcome, "approved");
-        out.decisions.iter().any(|d| d.json.contains("\"cosell_assigned\""))
+        out.decisions
+            .iter()
+            .any(|d| d.json.contains("\"cosell_assigned\""))
     });
     assert_eq!(assigned.iter().filter(|a| **a).count(), 2, "{assigned:?}");
     let held = active(s, DEALS);
@@ -163,7 +188,12 @@ fn racing_deals_never_take_more_pool_units_than_the_capacity() {
         "2026-09-03T12:00:00Z",
     );
     assert!(!out.refused, "{d:#}");
-    assert!(out.decisions.iter().any(|d| d.json.contains("\"cosell_released\"")), "{out:#?}");
+    assert!(
+        out.decisions
+            .iter()
+            .any(|d| d.json.contains("\"cosell_released\"")),
+        "{out:#?}"
+    );
     assert_eq!(active(s, DEALS).len(), 1);
     let holders: Vec<usize> = held.iter().map(|(i, _)| *i).collect();
     let assigned = race(&ts.path(), DEALS, move |i, s| {
@@ -171,9 +201,13 @@ fn racing_deals_never_take_more_pool_units_than_the_capacity() {
             return false;
         }
         let cmd = json!({"key": format!("upd-{i}"), "type": "update_opportunity", "by": {"user": "ann", "role": "admin"}, "opportunity": format!("D-{i}"), "fields": {"amount": 50_000 + i}});
-        let out = s.submit(&cmd.to_string(), t("2026-09-03T13:00:00Z")).unwrap();
+        let out = s
+            .submit(&cmd.to_string(), t("2026-09-03T13:00:00Z"))
+            .unwrap();
         assert!(!out.refused, "{out:#?}");
-        out.decisions.iter().any(|d| d.json.contains("\"cosell_assigned\""))
+        out.decisions
+            .iter()
+            .any(|d| d.json.contains("\"cosell_assigned\""))
     });
     assert_eq!(assigned.iter().filter(|a| **a).count(), 1, "{assigned:?}");
     assert_eq!(active(s, DEALS).len(), 2);
@@ -183,15 +217,22 @@ fn racing_deals_never_take_more_pool_units_than_the_capacity() {
     // so how many of last week's stay depends on the order the writers got the lock.)
     let assigned = race(&ts.path(), DEALS, |i, s| {
         let cmd = json!({"key": format!("w2-{i}"), "type": "update_opportunity", "by": {"user": "ann", "role": "admin"}, "opportunity": format!("D-{i}"), "fields": {"amount": 70_000 + i}});
-        let out = s.submit(&cmd.to_string(), t("2026-09-08T13:00:00Z")).unwrap();
-        out.decisions.iter().any(|d| d.json.contains("\"cosell_assigned\""))
+        let out = s
+            .submit(&cmd.to_string(), t("2026-09-08T13:00:00Z"))
+            .unwrap();
+        out.decisions
+            .iter()
+            .any(|d| d.json.contains("\"cosell_assigned\""))
     });
     assert_eq!(assigned.iter().filter(|a| **a).count(), 2, "{assigned:?}");
     let held = active(s, DEALS);
     let this_week = held.iter().filter(|(_, p)| p == "week:2026-09-07").count();
     assert_eq!(this_week, 2, "{held:?}");
     let last_week = held.iter().filter(|(_, p)| p == "week:2026-08-31").count();
-    assert!(last_week <= 2 && held.len() == this_week + last_week, "{held:?}");
+    assert!(
+        last_week <= 2 && held.len() == this_week + last_week,
+        "{held:?}"
+    );
     assert_eq!(s.verify().unwrap().first_broken, None);
 }
 
@@ -201,16 +242,29 @@ const EACH: usize = 25;
 fn activity_counts(path: &Path, opp: &str) -> (usize, usize) {
     let s = SqliteStore::open(path).unwrap();
     let v = s.opportunity(&Audience::Vendor, opp).unwrap().unwrap();
-    let events = v.events.iter().filter(|e| e["type"] == "activity_logged").count();
+    let events = v
+        .events
+        .iter()
+        .filter(|e| e["type"] == "activity_logged")
+        .count();
     drop(s);
     // The history the engine's facts read (read-modify-write of one JSON column:
     // where a lost update would show).
     let raw = rusqlite::Connection::open(path).unwrap();
     let history: String = raw
-        .query_row("SELECT history FROM opportunities WHERE id = ?1", [opp], |r| r.get(0))
+        .query_row(
+            "SELECT history FROM opportunities WHERE id = ?1",
+            [opp],
+            |r| r.get(0),
+        )
         .unwrap();
     let history: Value = serde_json::from_str(&history).unwrap();
-    let in_history = history.as_array().unwrap().iter().filter(|h| h["type"] == "activity").count();
+    let in_history = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["type"] == "activity")
+        .count();
     (events, in_history)
 }
 
@@ -218,14 +272,24 @@ fn activity_counts(path: &Path, opp: &str) -> (usize, usize) {
 fn writers_logging_activities_on_one_deal_lose_no_update() {
     let ts = TempStore::new();
     seed(&ts.store);
-    create_opp(&ts.store, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        &ts.store,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
     race(&ts.path(), WRITERS, |w, s| {
         for k in 0..EACH {
             let cmd = json!({"key": format!("act-{w}-{k}"), "type": "log_activity", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1", "kind": "call", "note": format!("{w}/{k}")});
             assert_eq!(first_outcome(s, &cmd, "2026-09-03T12:00:00Z"), "recorded");
         }
     });
-    assert_eq!(activity_counts(&ts.path(), "OPP-1"), (WRITERS * EACH, WRITERS * EACH));
+    assert_eq!(
+        activity_counts(&ts.path(), "OPP-1"),
+        (WRITERS * EACH, WRITERS * EACH)
+    );
     let v = ts.store.verify().unwrap();
     assert_eq!(v.first_broken, None);
     assert_eq!(v.decisions as usize, 6 + WRITERS * EACH);
@@ -243,7 +307,9 @@ fn several_connections_opening_a_new_file_at_once_migrate_it_once() {
                 let (barrier, path) = (barrier.clone(), path.clone());
                 thread::spawn(move || {
                     barrier.wait();
-                    SqliteStore::open(&path).map(|_| ()).map_err(|e| e.to_string())
+                    SqliteStore::open(&path)
+                        .map(|_| ())
+                        .map_err(|e| e.to_string())
                 })
             })
             .collect();
@@ -252,7 +318,13 @@ fn several_connections_opening_a_new_file_at_once_migrate_it_once() {
             assert!(r.is_ok(), "round {round}: {r:?}");
         }
         let s = SqliteStore::open(&path).unwrap();
-        let version = s.pragmas().unwrap().into_iter().find(|(k, _)| k == "user_version").unwrap().1;
+        let version = s
+            .pragmas()
+            .unwrap()
+            .into_iter()
+            .find(|(k, _)| k == "user_version")
+            .unwrap()
+            .1;
         assert_eq!(version, dealflow_store::sqlite::schema::VERSION.to_string());
         assert_eq!(s.integrity_check().unwrap(), "ok");
         if round == 0 {
@@ -264,7 +336,10 @@ fn several_connections_opening_a_new_file_at_once_migrate_it_once() {
 /// The child side of the multi-process test.
 #[test]
 fn child_process_writer() {
-    let (Ok(path), Ok(me)) = (std::env::var("DEALFLOW_STORE_CHILD_PATH"), std::env::var("DEALFLOW_STORE_CHILD_ID")) else {
+    let (Ok(path), Ok(me)) = (
+        std::env::var("DEALFLOW_STORE_CHILD_PATH"),
+        std::env::var("DEALFLOW_STORE_CHILD_ID"),
+    ) else {
         return;
     };
     let s = SqliteStore::open(Path::new(&path)).unwrap();
@@ -282,7 +357,14 @@ fn child_processes_share_the_file_without_double_booking_or_lost_updates() {
     const CHILDREN: usize = 3;
     let ts = TempStore::new();
     seed(&ts.store);
-    create_opp(&ts.store, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        &ts.store,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
     for i in 0..CHILDREN {
         let p = format!("P-G{i}");
         submit(
@@ -290,13 +372,25 @@ fn child_processes_share_the_file_without_double_booking_or_lost_updates() {
             json!({"key": format!("pg{i}"), "type": "upsert_partner", "by": admin(), "partner": {"id": p, "name": format!("Gold {i}"), "tier": "Gold", "territories": ["NA"], "specializations": ["Security"], "win_rate": "30%"}}),
             "2026-09-02T14:00:00Z",
         );
-        create_opp(&ts.store, &format!("OPP-G{i}"), &p, "A-INITECH", 90_000, "2026-09-02T14:00:00Z");
+        create_opp(
+            &ts.store,
+            &format!("OPP-G{i}"),
+            &p,
+            "A-INITECH",
+            90_000,
+            "2026-09-02T14:00:00Z",
+        );
     }
     let path: PathBuf = ts.path();
     let children: Vec<_> = (0..CHILDREN)
         .map(|i| {
             Process::new(std::env::current_exe().unwrap())
-                .args(["--exact", "child_process_writer", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "child_process_writer",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env("DEALFLOW_STORE_CHILD_PATH", &path)
                 .env("DEALFLOW_STORE_CHILD_ID", i.to_string())
                 .stdout(Stdio::piped())
@@ -309,16 +403,34 @@ fn child_processes_share_the_file_without_double_booking_or_lost_updates() {
         .into_iter()
         .map(|c| {
             let out = c.wait_with_output().unwrap();
-            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stdout)
+            );
             let text = String::from_utf8_lossy(&out.stdout).to_string();
             text.lines()
-                .find_map(|l| l.split_once("OUTCOME ").map(|(_, o)| o.split_whitespace().next().unwrap_or("").to_string()))
+                .find_map(|l| {
+                    l.split_once("OUTCOME ")
+                        .map(|(_, o)| o.split_whitespace().next().unwrap_or("").to_string())
+                })
                 .unwrap_or_else(|| panic!("no outcome in {text}"))
         })
         .collect();
-    assert_eq!(outcomes.iter().filter(|o| *o == "approved").count(), 1, "{outcomes:?}");
-    assert_eq!(outcomes.iter().filter(|o| *o == "denied").count(), CHILDREN - 1, "{outcomes:?}");
-    assert_eq!(activity_counts(&path, "OPP-1"), (CHILDREN * EACH, CHILDREN * EACH));
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "approved").count(),
+        1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "denied").count(),
+        CHILDREN - 1,
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        activity_counts(&path, "OPP-1"),
+        (CHILDREN * EACH, CHILDREN * EACH)
+    );
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.verify().unwrap().first_broken, None);
     assert_eq!(s.integrity_check().unwrap(), "ok");

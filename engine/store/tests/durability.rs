@@ -1,7 +1,12 @@
 //! Durability on a real file: the pragmas the store runs with, a file from a newer
 //! dealflow refused, `PRAGMA integrity_check` after a workload, a tampered decision
 //! named by `verify`, and acknowledged commands surviving `kill -9` of the writer.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use std::io::{BufRead, BufReader};
@@ -26,9 +31,30 @@ fn pragma(s: &SqliteStore, name: &str) -> String {
 /// activities, a withdrawal, a close, ticks.
 fn workload(s: &SqliteStore) {
     seed(s);
-    create_opp(s, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
-    create_opp(s, "OPP-2", "P-BETA", "A-INITECH", 60_000, "2026-09-02T14:00:00Z");
-    create_opp(s, "OPP-3", "P-BETA", "A-GLOBEX", 40_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
+    create_opp(
+        s,
+        "OPP-2",
+        "P-BETA",
+        "A-INITECH",
+        60_000,
+        "2026-09-02T14:00:00Z",
+    );
+    create_opp(
+        s,
+        "OPP-3",
+        "P-BETA",
+        "A-GLOBEX",
+        40_000,
+        "2026-09-02T14:00:00Z",
+    );
     let cmds = [
         json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
         json!({"key": "r2", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-2"}),
@@ -43,7 +69,11 @@ fn workload(s: &SqliteStore) {
     ];
     for (i, c) in cmds.into_iter().enumerate() {
         let at = format!("2026-09-03T{:02}:00:00Z", 13 + i % 8);
-        let at = if i >= 8 { "2026-09-04T12:00:00Z".to_string() } else { at };
+        let at = if i >= 8 {
+            "2026-09-04T12:00:00Z".to_string()
+        } else {
+            at
+        };
         s.submit(&c.to_string(), t(&at)).unwrap();
     }
 }
@@ -60,7 +90,9 @@ fn a_store_file_runs_in_wal_with_full_sync_and_foreign_keys() {
     workload(s);
     // WAL is a property of the file: another connection reads it back.
     let raw = rusqlite::Connection::open(ts.path()).unwrap();
-    let mode: String = raw.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = raw
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal");
     assert!(ts.dir.path().join("program.db-wal").exists());
     // Reopened, the settings are the same.
@@ -93,12 +125,19 @@ fn a_file_from_a_newer_dealflow_is_refused_and_left_alone() {
         }
         other => panic!("expected SchemaTooNew, got {other:?}"),
     }
-    assert!(matches!(SqliteStore::open_existing(&path), Err(StoreError::SchemaTooNew { .. })));
+    assert!(matches!(
+        SqliteStore::open_existing(&path),
+        Err(StoreError::SchemaTooNew { .. })
+    ));
     // Nothing was migrated or dropped: the version and the data are as they were.
     let raw = rusqlite::Connection::open(&path).unwrap();
-    let v: usize = raw.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+    let v: usize = raw
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, newer);
-    let n: i64 = raw.query_row("SELECT count(*) FROM commands", [], |r| r.get(0)).unwrap();
+    let n: i64 = raw
+        .query_row("SELECT count(*) FROM commands", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 5);
 }
 
@@ -106,7 +145,10 @@ fn a_file_from_a_newer_dealflow_is_refused_and_left_alone() {
 fn open_existing_refuses_a_missing_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("absent.db");
-    assert!(matches!(SqliteStore::open_existing(&path), Err(StoreError::Invalid(_))));
+    assert!(matches!(
+        SqliteStore::open_existing(&path),
+        Err(StoreError::Invalid(_))
+    ));
     assert!(!path.exists());
 }
 
@@ -137,7 +179,10 @@ fn tamper(path: &Path, sql: &str, seq: u64) {
 fn verify_names_the_first_tampered_decision() {
     let ts = TempStore::new();
     workload(&ts.store);
-    let all = ts.store.decisions(&Audience::Vendor, 0, usize::MAX).unwrap();
+    let all = ts
+        .store
+        .decisions(&Audience::Vendor, 0, usize::MAX)
+        .unwrap();
     let n = all.len() as u64;
     let target = all.iter().find(|d| d.outcome == "approved").unwrap().seq;
     assert!(target > 1 && target < n);
@@ -149,7 +194,10 @@ fn verify_names_the_first_tampered_decision() {
     let s = SqliteStore::open(&path).unwrap();
     let v = s.verify().unwrap();
     assert_eq!(v.first_broken, Some(target), "{v:?}");
-    assert!(v.reason.as_deref().unwrap().contains("hash mismatch"), "{v:?}");
+    assert!(
+        v.reason.as_deref().unwrap().contains("hash mismatch"),
+        "{v:?}"
+    );
     assert_eq!(v.decisions, target - 1);
     drop(s);
 
@@ -157,18 +205,27 @@ fn verify_names_the_first_tampered_decision() {
     {
         let raw = rusqlite::Connection::open(&path).unwrap();
         let prev: String = raw
-            .query_row("SELECT hash FROM decisions WHERE seq = ?1", [target - 1], |r| r.get(0))
+            .query_row(
+                "SELECT hash FROM decisions WHERE seq = ?1",
+                [target - 1],
+                |r| r.get(0),
+            )
             .unwrap();
         let body: String = raw
-            .query_row("SELECT body FROM decisions WHERE seq = ?1", [target], |r| r.get(0))
+            .query_row("SELECT body FROM decisions WHERE seq = ?1", [target], |r| {
+                r.get(0)
+            })
             .unwrap();
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
         h.update(hex::decode(prev).unwrap());
         h.update(body.as_bytes());
         let forged = hex::encode(h.finalize());
-        raw.execute("UPDATE decisions SET hash = ?2 WHERE seq = ?1", rusqlite::params![target, forged])
-            .unwrap();
+        raw.execute(
+            "UPDATE decisions SET hash = ?2 WHERE seq = ?1",
+            rusqlite::params![target, forged],
+        )
+        .unwrap();
     }
     let s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.verify().unwrap().first_broken, Some(target + 1));
@@ -193,7 +250,9 @@ fn child_writer_until_killed() {
     for i in 0.. {
         let key = format!("kill-{i}");
         let cmd = json!({"key": key, "type": "log_activity", "by": partner("P-ACME"), "opportunity": "OPP-1", "kind": "call"});
-        let out = s.submit(&cmd.to_string(), t("2026-09-03T12:00:00Z")).unwrap();
+        let out = s
+            .submit(&cmd.to_string(), t("2026-09-03T12:00:00Z"))
+            .unwrap();
         assert!(!out.refused);
         println!("ACK {key}");
     }
@@ -203,11 +262,23 @@ fn child_writer_until_killed() {
 fn acknowledged_commands_survive_kill_9_of_the_writer() {
     let ts = TempStore::new();
     seed(&ts.store);
-    create_opp(&ts.store, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        &ts.store,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
     drop(ts.store);
     let path = ts.dir.path().join("program.db");
     let mut child = Process::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writer_until_killed", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_writer_until_killed",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("DEALFLOW_STORE_KILL_CHILD", &path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -216,7 +287,10 @@ fn acknowledged_commands_survive_kill_9_of_the_writer() {
     let mut acked = Vec::new();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     while acked.len() < 40 {
-        let line = lines.next().expect("the child stopped before 40 acknowledgements").unwrap();
+        let line = lines
+            .next()
+            .expect("the child stopped before 40 acknowledgements")
+            .unwrap();
         if let Some(k) = line.strip_prefix("ACK ") {
             acked.push(k.to_string());
         }
@@ -230,7 +304,11 @@ fn acknowledged_commands_survive_kill_9_of_the_writer() {
         .commands()
         .unwrap()
         .into_iter()
-        .filter_map(|c| serde_json::from_str::<serde_json::Value>(&c.raw).unwrap()["key"].as_str().map(str::to_string))
+        .filter_map(|c| {
+            serde_json::from_str::<serde_json::Value>(&c.raw).unwrap()["key"]
+                .as_str()
+                .map(str::to_string)
+        })
         .collect();
     for k in &acked {
         assert!(logged.contains(k), "acknowledged {k} is lost");
@@ -240,13 +318,26 @@ fn acknowledged_commands_survive_kill_9_of_the_writer() {
     let activities = logged.iter().filter(|k| k.starts_with("kill-")).count();
     assert!(activities >= acked.len());
     let v = s.opportunity(&Audience::Vendor, "OPP-1").unwrap().unwrap();
-    let events = v.events.iter().filter(|e| e["type"] == "activity_logged").count();
+    let events = v
+        .events
+        .iter()
+        .filter(|e| e["type"] == "activity_logged")
+        .count();
     assert_eq!(events, activities);
     let raw = rusqlite::Connection::open(&path).unwrap();
     let history: String = raw
-        .query_row("SELECT history FROM opportunities WHERE id = 'OPP-1'", [], |r| r.get(0))
+        .query_row(
+            "SELECT history FROM opportunities WHERE id = 'OPP-1'",
+            [],
+            |r| r.get(0),
+        )
         .unwrap();
     let history: serde_json::Value = serde_json::from_str(&history).unwrap();
-    let in_history = history.as_array().unwrap().iter().filter(|h| h["type"] == "activity").count();
+    let in_history = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["type"] == "activity")
+        .count();
     assert_eq!(in_history, activities);
 }

@@ -7,7 +7,12 @@
 //! (c) replaying the command log into a fresh store reproduces every decision byte
 //!     for byte;
 //! (d) a second tick at the same instant fires nothing.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,14 +58,43 @@ enum Who {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Create { opp: usize, account: usize, amount: u64, who: Who },
-    Update { opp: usize, field: usize, who: Who },
-    Register { opp: usize, who: Who },
-    Advance { opp: usize, stage: usize, who: Who },
-    Review { opp: usize, verdict: usize },
-    Withdraw { opp: usize, who: Who },
-    Close { opp: usize, won: bool, who: Who },
-    Activity { opp: usize, who: Who },
+    Create {
+        opp: usize,
+        account: usize,
+        amount: u64,
+        who: Who,
+    },
+    Update {
+        opp: usize,
+        field: usize,
+        who: Who,
+    },
+    Register {
+        opp: usize,
+        who: Who,
+    },
+    Advance {
+        opp: usize,
+        stage: usize,
+        who: Who,
+    },
+    Review {
+        opp: usize,
+        verdict: usize,
+    },
+    Withdraw {
+        opp: usize,
+        who: Who,
+    },
+    Close {
+        opp: usize,
+        won: bool,
+        who: Who,
+    },
+    Activity {
+        opp: usize,
+        who: Who,
+    },
     Tick,
 }
 
@@ -86,7 +120,16 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// How far the clock moves before a command.
 fn gap() -> impl Strategy<Value = i64> {
-    prop::sample::select(vec![0i64, 0, 60, 3_600, 5 * 3_600, 86_400, 3 * 86_400, 40 * 86_400])
+    prop::sample::select(vec![
+        0i64,
+        0,
+        60,
+        3_600,
+        5 * 3_600,
+        86_400,
+        3 * 86_400,
+        40 * 86_400,
+    ])
 }
 
 fn actor(opp: usize, who: &Who) -> Value {
@@ -113,7 +156,12 @@ fn update_fields(field: usize) -> Value {
 /// The command for one op, with key `key`.
 fn command(op: &Op, key: &str) -> Value {
     match op {
-        Op::Create { opp, account, amount, who } => {
+        Op::Create {
+            opp,
+            account,
+            amount,
+            who,
+        } => {
             let mut c = json!({
                 "key": key, "type": "create_opportunity", "by": actor(*opp, who),
                 "opportunity": {"id": opp_id(*opp), "account": ACCOUNTS[*account], "stage": "Qualification",
@@ -131,7 +179,9 @@ fn command(op: &Op, key: &str) -> Value {
         Op::Update { opp, field, who } => json!({
             "key": key, "type": "update_opportunity", "by": actor(*opp, who), "opportunity": opp_id(*opp), "fields": update_fields(*field)
         }),
-        Op::Register { opp, who } => json!({"key": key, "type": "register", "by": actor(*opp, who), "opportunity": opp_id(*opp)}),
+        Op::Register { opp, who } => {
+            json!({"key": key, "type": "register", "by": actor(*opp, who), "opportunity": opp_id(*opp)})
+        }
         Op::Advance { opp, stage, who } => json!({
             "key": key, "type": "advance", "by": actor(*opp, who), "opportunity": opp_id(*opp), "to": STAGES[*stage]
         }),
@@ -139,7 +189,9 @@ fn command(op: &Op, key: &str) -> Value {
             let verdict = ["approve", "reject", "return"][*verdict];
             json!({"key": key, "type": "review", "by": ops(), "opportunity": opp_id(*opp), "verdict": verdict, "note": "checked"})
         }
-        Op::Withdraw { opp, who } => json!({"key": key, "type": "withdraw", "by": actor(*opp, who), "opportunity": opp_id(*opp)}),
+        Op::Withdraw { opp, who } => {
+            json!({"key": key, "type": "withdraw", "by": actor(*opp, who), "opportunity": opp_id(*opp)})
+        }
         Op::Close { opp, won, who } => json!({
             "key": key, "type": if *won { "close_won" } else { "close_lost" }, "by": actor(*opp, who), "opportunity": opp_id(*opp)
         }),
@@ -162,9 +214,18 @@ fn has_token(hay: &str, needle: &str) -> bool {
 
 fn extra_seed(s: &SqliteStore) {
     for (k, cmd) in [
-        ("p3", json!({"type": "upsert_partner", "partner": {"id": "P-GAMMA", "name": "Gamma Telecom", "tier": "Gold", "territories": ["NA"], "specializations": ["Security"], "win_rate": "30%"}})),
-        ("a3", json!({"type": "upsert_account", "account": {"id": "A-HOOLI", "name": "Hooli", "domain": "hooli.com", "industry": "Healthcare", "owner": "channel", "employees": 12000}})),
-        ("a4", json!({"type": "upsert_account", "direct": true, "account": {"id": "A-UMBRELLA", "name": "Umbrella Corp", "domain": "umbrella.example", "industry": "Commercial", "owner": "direct", "employees": 300}})),
+        (
+            "p3",
+            json!({"type": "upsert_partner", "partner": {"id": "P-GAMMA", "name": "Gamma Telecom", "tier": "Gold", "territories": ["NA"], "specializations": ["Security"], "win_rate": "30%"}}),
+        ),
+        (
+            "a3",
+            json!({"type": "upsert_account", "account": {"id": "A-HOOLI", "name": "Hooli", "domain": "hooli.com", "industry": "Healthcare", "owner": "channel", "employees": 12000}}),
+        ),
+        (
+            "a4",
+            json!({"type": "upsert_account", "direct": true, "account": {"id": "A-UMBRELLA", "name": "Umbrella Corp", "domain": "umbrella.example", "industry": "Commercial", "owner": "direct", "employees": 300}}),
+        ),
     ] {
         let mut cmd = cmd;
         cmd["key"] = k.into();
@@ -180,7 +241,12 @@ fn partner_texts(s: &SqliteStore, p: &str, end: DateTime<Utc>) -> Vec<String> {
     let mut out = Vec::new();
     for i in 0..OPPS {
         if let Some(v) = s.opportunity(&a, &opp_id(i)).unwrap() {
-            assert_eq!(v.partner.as_deref(), Some(p), "{p} reads another partner's deal {}", v.id);
+            assert_eq!(
+                v.partner.as_deref(),
+                Some(p),
+                "{p} reads another partner's deal {}",
+                v.id
+            );
             out.push(serde_json::to_string(&v).unwrap());
         }
     }
@@ -217,11 +283,16 @@ fn run(ops: &[(i64, Op)]) -> Result<(), TestCaseError> {
         let cmd = command(op, &format!("c{i}"));
         if let Some(p) = cmd["by"]["partner"].as_str() {
             let p = PARTNERS.iter().find(|x| x.0 == p).unwrap().0;
-            if let Some(o) = cmd["opportunity"].as_str().or(cmd["opportunity"]["id"].as_str()) {
+            if let Some(o) = cmd["opportunity"]
+                .as_str()
+                .or(cmd["opportunity"]["id"].as_str())
+            {
                 named.entry(p).or_default().insert(o.to_string());
             }
         }
-        let out = s.submit(&cmd.to_string(), now).unwrap_or_else(|e| panic!("command {i} {cmd}: {e}"));
+        let out = s
+            .submit(&cmd.to_string(), now)
+            .unwrap_or_else(|e| panic!("command {i} {cmd}: {e}"));
         prop_assert!(!out.repeated);
         if matches!(op, Op::Tick) {
             // (d) Ticking again at the same instant, with another key or none, fires
@@ -229,9 +300,19 @@ fn run(ops: &[(i64, Op)]) -> Result<(), TestCaseError> {
             let before = s.dump().unwrap();
             let again = json!({"key": format!("c{i}-again"), "type": "tick", "by": "system"});
             let out = s.submit(&again.to_string(), now).unwrap();
-            prop_assert!(out.decisions.is_empty(), "second tick fired {:?}", out.decisions);
-            let keyless = s.submit(r#"{"type": "tick", "by": "system"}"#, now).unwrap();
-            prop_assert!(keyless.decisions.is_empty(), "keyless tick fired {:?}", keyless.decisions);
+            prop_assert!(
+                out.decisions.is_empty(),
+                "second tick fired {:?}",
+                out.decisions
+            );
+            let keyless = s
+                .submit(r#"{"type": "tick", "by": "system"}"#, now)
+                .unwrap();
+            prop_assert!(
+                keyless.decisions.is_empty(),
+                "keyless tick fired {:?}",
+                keyless.decisions
+            );
             prop_assert_eq!(before, s.dump().unwrap());
         }
     }
@@ -239,7 +320,11 @@ fn run(ops: &[(i64, Op)]) -> Result<(), TestCaseError> {
     for (p, _) in PARTNERS {
         let mine: BTreeSet<String> = (0..OPPS)
             .map(opp_id)
-            .filter(|o| s.opportunity(&Audience::Vendor, o).unwrap().is_some_and(|v| v.partner.as_deref() == Some(p)))
+            .filter(|o| {
+                s.opportunity(&Audience::Vendor, o)
+                    .unwrap()
+                    .is_some_and(|v| v.partner.as_deref() == Some(p))
+            })
             .collect();
         let empty = BTreeSet::new();
         let typed = named.get(p).unwrap_or(&empty);
@@ -251,7 +336,13 @@ fn run(ops: &[(i64, Op)]) -> Result<(), TestCaseError> {
             for i in 0..OPPS {
                 let o = opp_id(i);
                 if !mine.contains(&o) && !typed.contains(&o) {
-                    prop_assert!(!has_token(&text, &o), "{} sees another partner's deal {}: {}", p, o, text);
+                    prop_assert!(
+                        !has_token(&text, &o),
+                        "{} sees another partner's deal {}: {}",
+                        p,
+                        o,
+                        text
+                    );
                 }
             }
         }
@@ -302,31 +393,182 @@ proptest! {
 fn a_full_program_keeps_the_properties() {
     let o = |i: usize| i;
     let ops = vec![
-        (0, Op::Create { opp: o(0), account: 0, amount: 120_000, who: Who::Owner }),
-        (60, Op::Register { opp: o(0), who: Who::Owner }),
-        (60, Op::Create { opp: o(1), account: 0, amount: 60_000, who: Who::Owner }),
-        (60, Op::Register { opp: o(1), who: Who::Owner }),
-        (60, Op::Create { opp: o(4), account: 1, amount: 60_000, who: Who::Owner }),
-        (60, Op::Register { opp: o(4), who: Who::Owner }),
-        (60, Op::Create { opp: o(2), account: 2, amount: 60_000, who: Who::Owner }),
-        (60, Op::Register { opp: o(2), who: Who::Owner }),
-        (60, Op::Advance { opp: o(0), stage: 1, who: Who::Owner }),
-        (60, Op::Update { opp: o(0), field: 3, who: Who::Owner }),
-        (60, Op::Update { opp: o(0), field: 6, who: Who::Owner }),
+        (
+            0,
+            Op::Create {
+                opp: o(0),
+                account: 0,
+                amount: 120_000,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Register {
+                opp: o(0),
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Create {
+                opp: o(1),
+                account: 0,
+                amount: 60_000,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Register {
+                opp: o(1),
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Create {
+                opp: o(4),
+                account: 1,
+                amount: 60_000,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Register {
+                opp: o(4),
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Create {
+                opp: o(2),
+                account: 2,
+                amount: 60_000,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Register {
+                opp: o(2),
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Advance {
+                opp: o(0),
+                stage: 1,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Update {
+                opp: o(0),
+                field: 3,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Update {
+                opp: o(0),
+                field: 6,
+                who: Who::Owner,
+            },
+        ),
         (3 * 86_400, Op::Tick),
-        (60, Op::Review { opp: o(4), verdict: 0 }),
-        (60, Op::Advance { opp: o(0), stage: 2, who: Who::Owner }),
-        (60, Op::Advance { opp: o(0), stage: 3, who: Who::Owner }),
-        (60, Op::Update { opp: o(0), field: 4, who: Who::Owner }),
-        (60, Op::Activity { opp: o(4), who: Who::OtherPartner }),
-        (60, Op::Withdraw { opp: o(0), who: Who::OtherPartner }),
-        (40 * 86_400, Op::Close { opp: o(0), won: true, who: Who::Owner }),
+        (
+            60,
+            Op::Review {
+                opp: o(4),
+                verdict: 0,
+            },
+        ),
+        (
+            60,
+            Op::Advance {
+                opp: o(0),
+                stage: 2,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Advance {
+                opp: o(0),
+                stage: 3,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Update {
+                opp: o(0),
+                field: 4,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Activity {
+                opp: o(4),
+                who: Who::OtherPartner,
+            },
+        ),
+        (
+            60,
+            Op::Withdraw {
+                opp: o(0),
+                who: Who::OtherPartner,
+            },
+        ),
+        (
+            40 * 86_400,
+            Op::Close {
+                opp: o(0),
+                won: true,
+                who: Who::Owner,
+            },
+        ),
         (40 * 86_400, Op::Tick),
         (40 * 86_400, Op::Tick),
-        (60, Op::Create { opp: o(3), account: 1, amount: 60_000, who: Who::Owner }),
-        (60, Op::Register { opp: o(3), who: Who::Owner }),
-        (60, Op::Update { opp: o(2), field: 5, who: Who::Owner }),
-        (60, Op::Close { opp: o(2), won: false, who: Who::Owner }),
+        (
+            60,
+            Op::Create {
+                opp: o(3),
+                account: 1,
+                amount: 60_000,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Register {
+                opp: o(3),
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Update {
+                opp: o(2),
+                field: 5,
+                who: Who::Owner,
+            },
+        ),
+        (
+            60,
+            Op::Close {
+                opp: o(2),
+                won: false,
+                who: Who::Owner,
+            },
+        ),
         (60, Op::Tick),
     ];
     run(&ops).unwrap();
@@ -340,14 +582,25 @@ fn replay_reproduces_refusals() {
     let store = TempStore::new();
     let s = &store.store;
     seed(s);
-    create_opp(s, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
     let late = json!({"key": "late", "type": "log_activity", "by": partner("P-ACME"), "opportunity": "OPP-1", "kind": "call"});
     let (out, _) = submit(s, late, "2026-09-01T09:00:00Z");
     assert!(out.refused);
     let late_at = json!({"key": "late-at", "at": "2026-09-01T09:00:00Z", "type": "log_activity", "by": partner("P-ACME"), "opportunity": "OPP-1", "kind": "call"});
     let (out, _) = submit(s, late_at, "2026-09-02T15:00:00Z");
     assert!(out.refused);
-    assert!(s.submit("{not json", t("2026-09-02T15:00:00Z")).unwrap().refused);
+    assert!(
+        s.submit("{not json", t("2026-09-02T15:00:00Z"))
+            .unwrap()
+            .refused
+    );
     let (out, _) = submit(
         s,
         json!({"key": "ok", "type": "log_activity", "by": partner("P-ACME"), "opportunity": "OPP-1", "kind": "call"}),

@@ -2,7 +2,12 @@
 //! as it was, apart from its own command row, its refusal decision and (for a
 //! command that could be read) its idempotency row. Every refusal is one logged
 //! decision with outcome `refused` and a message naming the problem; none panics.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use common::*;
@@ -17,17 +22,27 @@ fn state(s: &dealflow_store::sqlite::SqliteStore) -> Vec<String> {
         .unwrap()
         .into_iter()
         .filter(|l| {
-            !l.starts_with("commands:") && !l.starts_with("decisions:") && !l.starts_with("idempotency:")
+            !l.starts_with("commands:")
+                && !l.starts_with("decisions:")
+                && !l.starts_with("idempotency:")
         })
         .collect()
 }
 
 fn count(s: &dealflow_store::sqlite::SqliteStore, table: &str) -> u64 {
-    s.counts().unwrap().into_iter().find(|(t, _)| t == table).unwrap().1
+    s.counts()
+        .unwrap()
+        .into_iter()
+        .find(|(t, _)| t == table)
+        .unwrap()
+        .1
 }
 
 fn last_seq(s: &dealflow_store::sqlite::SqliteStore) -> u64 {
-    s.decisions(&Audience::Vendor, 0, usize::MAX).unwrap().last().map_or(0, |d| d.seq)
+    s.decisions(&Audience::Vendor, 0, usize::MAX)
+        .unwrap()
+        .last()
+        .map_or(0, |d| d.seq)
 }
 
 /// A store with the reference policy, two partners and accounts, an approved Gold
@@ -37,14 +52,28 @@ fn fixture() -> TempStore {
     let ts = TempStore::new();
     let s = &ts.store;
     seed(s);
-    create_opp(s, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
     let (_, d) = submit(
         s,
         json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
         "2026-09-02T15:00:00Z",
     );
     assert_eq!(d["outcome"], "approved", "{d:#}");
-    create_opp(s, "OPP-3", "P-BETA", "A-INITECH", 60_000, "2026-09-03T14:00:00Z");
+    create_opp(
+        s,
+        "OPP-3",
+        "P-BETA",
+        "A-INITECH",
+        60_000,
+        "2026-09-03T14:00:00Z",
+    );
     let (_, d) = submit(
         s,
         json!({"key": "r3", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-3"}),
@@ -62,20 +91,33 @@ fn assert_refused(s: &dealflow_store::sqlite::SqliteStore, raw: &str, now: &str,
     let before = state(s);
     let commands = count(s, "commands");
     let seq = last_seq(s);
-    let out = s.submit(raw, t(now)).unwrap_or_else(|e| panic!("store error for {raw}: {e}"));
+    let out = s
+        .submit(raw, t(now))
+        .unwrap_or_else(|e| panic!("store error for {raw}: {e}"));
     assert!(out.refused, "not refused: {raw}\n{out:#?}");
     assert!(!out.repeated, "{raw}");
     assert_eq!(out.decisions.len(), 1, "{raw}: {out:#?}");
     assert_eq!(out.decisions[0].outcome, "refused");
     let new = s.decisions(&Audience::Vendor, seq, usize::MAX).unwrap();
-    assert_eq!(new.len(), 1, "{raw}: exactly one new decision, got {new:#?}");
+    assert_eq!(
+        new.len(),
+        1,
+        "{raw}: exactly one new decision, got {new:#?}"
+    );
     assert_eq!(new[0], out.decisions[0]);
     let doc: Value = serde_json::from_str(&new[0].json).unwrap();
     assert_eq!(doc["outcome"], "refused");
     assert_eq!(doc["kind"], "refusal");
     let message = doc["message"].as_str().unwrap_or_default();
-    assert!(message.contains(needle), "{raw}: message `{message}` does not name `{needle}`");
-    assert_eq!(count(s, "commands"), commands + 1, "{raw}: one command row is logged");
+    assert!(
+        message.contains(needle),
+        "{raw}: message `{message}` does not name `{needle}`"
+    );
+    assert_eq!(
+        count(s, "commands"),
+        commands + 1,
+        "{raw}: one command row is logged"
+    );
     assert_eq!(before, state(s), "{raw}: the store changed beyond its log");
     assert_eq!(s.verify().unwrap().first_broken, None);
 }
@@ -173,13 +215,27 @@ fn a_refused_command_repeated_with_its_key_returns_the_same_refusal_and_logs_not
 /// field dropped, replaced by a random JSON value, or added.
 fn mutated() -> impl Strategy<Value = String> {
     let base = prop_oneof![
-        Just(json!({"key": "m", "type": "register", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1"})),
-        Just(json!({"key": "m", "type": "review", "by": {"user": "olga", "role": "channel_ops"}, "opportunity": "OPP-3", "verdict": "reject"})),
-        Just(json!({"key": "m", "type": "update_opportunity", "by": {"partner": "P-BETA"}, "opportunity": "OPP-3", "fields": {"amount": 70000}})),
-        Just(json!({"key": "m", "type": "advance", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1", "to": "SolutionDevelopment"})),
-        Just(json!({"key": "m", "type": "log_activity", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1", "kind": "call"})),
-        Just(json!({"key": "m", "type": "withdraw", "by": {"partner": "P-BETA"}, "opportunity": "OPP-3"})),
-        Just(json!({"key": "m", "type": "close_lost", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1"})),
+        Just(
+            json!({"key": "m", "type": "register", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1"})
+        ),
+        Just(
+            json!({"key": "m", "type": "review", "by": {"user": "olga", "role": "channel_ops"}, "opportunity": "OPP-3", "verdict": "reject"})
+        ),
+        Just(
+            json!({"key": "m", "type": "update_opportunity", "by": {"partner": "P-BETA"}, "opportunity": "OPP-3", "fields": {"amount": 70000}})
+        ),
+        Just(
+            json!({"key": "m", "type": "advance", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1", "to": "SolutionDevelopment"})
+        ),
+        Just(
+            json!({"key": "m", "type": "log_activity", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1", "kind": "call"})
+        ),
+        Just(
+            json!({"key": "m", "type": "withdraw", "by": {"partner": "P-BETA"}, "opportunity": "OPP-3"})
+        ),
+        Just(
+            json!({"key": "m", "type": "close_lost", "by": {"partner": "P-ACME"}, "opportunity": "OPP-1"})
+        ),
         Just(json!({"key": "m", "type": "tick", "by": "system"})),
     ];
     let leaf = prop_oneof![
@@ -194,19 +250,32 @@ fn mutated() -> impl Strategy<Value = String> {
         Just(json!("2026-09-01T00:00:00Z")),
         Just(json!("9999-12-31T23:59:59Z")),
     ];
-    const FIELDS: [&str; 10] = ["key", "type", "by", "at", "opportunity", "verdict", "fields", "to", "kind", "extra"];
-    (base, 0usize..3, proptest::sample::select(&FIELDS[..]), leaf).prop_map(|(mut v, op, field, leaf)| {
-        let m = v.as_object_mut().unwrap();
-        match op {
-            0 => {
-                m.remove(field);
+    const FIELDS: [&str; 10] = [
+        "key",
+        "type",
+        "by",
+        "at",
+        "opportunity",
+        "verdict",
+        "fields",
+        "to",
+        "kind",
+        "extra",
+    ];
+    (base, 0usize..3, proptest::sample::select(&FIELDS[..]), leaf).prop_map(
+        |(mut v, op, field, leaf)| {
+            let m = v.as_object_mut().unwrap();
+            match op {
+                0 => {
+                    m.remove(field);
+                }
+                _ => {
+                    m.insert(field.to_string(), leaf);
+                }
             }
-            _ => {
-                m.insert(field.to_string(), leaf);
-            }
-        }
-        v.to_string()
-    })
+            v.to_string()
+        },
+    )
 }
 
 proptest! {

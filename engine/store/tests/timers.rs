@@ -5,7 +5,12 @@
 //! (2026-11-11) and Thanksgiving (2026-11-26); each timer fires at its instant,
 //! not a second before, and once. Protection expiry fires at `protected_until`
 //! exactly once and frees the account for another partner.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
 
 mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,13 +32,22 @@ fn tick(s: &SqliteStore, at: DateTime<Utc>) -> Vec<Value> {
     static N: AtomicUsize = AtomicUsize::new(0);
     let key = format!("tick-{}", N.fetch_add(1, Ordering::Relaxed));
     let out = s
-        .submit(&json!({"key": key, "type": "tick", "by": "system"}).to_string(), at)
+        .submit(
+            &json!({"key": key, "type": "tick", "by": "system"}).to_string(),
+            at,
+        )
         .unwrap();
     assert!(!out.refused && !out.repeated, "{out:#?}");
     let log = s.decisions(&Audience::Vendor, 0, usize::MAX).unwrap().len();
     let again = s.submit(r#"{"type": "tick", "by": "system"}"#, at).unwrap();
-    assert!(again.decisions.is_empty(), "a second tick at {at} fired {again:#?}");
-    assert_eq!(s.decisions(&Audience::Vendor, 0, usize::MAX).unwrap().len(), log);
+    assert!(
+        again.decisions.is_empty(),
+        "a second tick at {at} fired {again:#?}"
+    );
+    assert_eq!(
+        s.decisions(&Audience::Vendor, 0, usize::MAX).unwrap().len(),
+        log
+    );
     out.decisions
         .iter()
         .map(|d| serde_json::from_str(&d.json).unwrap())
@@ -79,7 +93,10 @@ fn check_review_clock(at: &str, esc1: &str, esc2: &str, deadline: &str) {
     assert_eq!(instant(&submitted["review_deadline"]), deadline);
     let v = s.opportunity(&Audience::Vendor, "OPP-S").unwrap().unwrap();
     assert_eq!(v.registrations[0].status, "pending");
-    assert_eq!(t(v.registrations[0].review_deadline.as_deref().unwrap()), deadline);
+    assert_eq!(
+        t(v.registrations[0].review_deadline.as_deref().unwrap()),
+        deadline
+    );
 
     let second = Duration::seconds(1);
     for (due, outcome, to) in [
@@ -87,7 +104,10 @@ fn check_review_clock(at: &str, esc1: &str, esc2: &str, deadline: &str) {
         (esc2, "escalated", Some("channel_director")),
         (deadline, "breached", None),
     ] {
-        assert!(tick(s, due - second).is_empty(), "a timer fired before {due}");
+        assert!(
+            tick(s, due - second).is_empty(),
+            "a timer fired before {due}"
+        );
         let fired = tick(s, due);
         assert_eq!(outcomes(&fired), [outcome], "at {due}: {fired:#?}");
         assert_eq!(instant(&fired[0]["timer"]["due"]), due);
@@ -112,9 +132,13 @@ fn check_review_clock(at: &str, esc1: &str, esc2: &str, deadline: &str) {
     let text: String = pv.iter().map(|d| d.json.clone()).collect();
     assert!(text.contains("review_sla_breached"), "{text}");
     assert!(!text.contains("review_escalated"), "{text}");
-    let q = s.queue(&Audience::Partner("P-BETA".into()), deadline).unwrap();
+    let q = s
+        .queue(&Audience::Partner("P-BETA".into()), deadline)
+        .unwrap();
     assert_eq!(q[0].escalated_to, None);
-    let q = s.queue(&Audience::Vendor, deadline + Duration::hours(2)).unwrap();
+    let q = s
+        .queue(&Audience::Vendor, deadline + Duration::hours(2))
+        .unwrap();
     assert!(q[0].breached);
     assert_eq!(s.verify().unwrap().first_broken, None);
 }
@@ -182,7 +206,14 @@ fn protection_expires_at_protected_until_once_and_frees_the_account() {
     let store = TempStore::new();
     let s = &store.store;
     seed(s);
-    create_opp(s, "OPP-1", "P-ACME", "A-GLOBEX", 100_000, "2026-09-02T14:00:00Z");
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
     let (_, d) = submit(
         s,
         json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
@@ -194,7 +225,11 @@ fn protection_expires_at_protected_until_once_and_frees_the_account() {
     let until = t("2026-12-31T15:00:00Z");
     let eff = &d["decision"]["effects"]["registration"];
     assert_eq!(instant(&eff["protected_until"]), until, "{eff:#}");
-    let reg = &s.opportunity(&Audience::Vendor, "OPP-1").unwrap().unwrap().registrations[0];
+    let reg = &s
+        .opportunity(&Audience::Vendor, "OPP-1")
+        .unwrap()
+        .unwrap()
+        .registrations[0];
     assert_eq!(t(reg.protected_until.as_deref().unwrap()), until);
     // It is listed as expiring within a week of its end, to its partner only.
     let week = Duration::days(7);
@@ -202,10 +237,20 @@ fn protection_expires_at_protected_until_once_and_frees_the_account() {
     let beta = Audience::Partner("P-BETA".into());
     assert_eq!(s.expiring(&acme, until - week, week).unwrap().len(), 1);
     assert!(s.expiring(&beta, until - week, week).unwrap().is_empty());
-    assert!(s.expiring(&acme, until - week - week, week - Duration::seconds(1)).unwrap().is_empty());
+    assert!(s
+        .expiring(&acme, until - week - week, week - Duration::seconds(1))
+        .unwrap()
+        .is_empty());
 
     // While protected, another partner's registration on the account is denied.
-    create_opp(s, "OPP-2", "P-BETA", "A-GLOBEX", 60_000, "2026-12-30T15:00:00Z");
+    create_opp(
+        s,
+        "OPP-2",
+        "P-BETA",
+        "A-GLOBEX",
+        60_000,
+        "2026-12-30T15:00:00Z",
+    );
     let (_, d) = submit(
         s,
         json!({"key": "r2", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-2"}),
@@ -219,7 +264,10 @@ fn protection_expires_at_protected_until_once_and_frees_the_account() {
     assert_eq!(instant(&fired[0]["timer"]["due"]), until);
     assert_eq!(fired[0]["events"][0]["type"], "registration_expired");
     assert!(tick(s, until).is_empty());
-    assert!(tick(s, until + Duration::days(30)).is_empty(), "expiry fired twice");
+    assert!(
+        tick(s, until + Duration::days(30)).is_empty(),
+        "expiry fired twice"
+    );
     let v = s.opportunity(&Audience::Vendor, "OPP-1").unwrap().unwrap();
     assert_eq!(v.registrations[0].status, "expired");
     assert_eq!(t(v.registrations[0].decided_at.as_deref().unwrap()), until);
@@ -239,11 +287,19 @@ fn protection_expires_at_protected_until_once_and_frees_the_account() {
     assert_eq!(d["outcome"], "review", "{d:#}");
     // And a Gold partner is approved outright.
     s.submit(
-        &json!({"key": "w", "type": "withdraw", "by": partner("P-BETA"), "opportunity": "OPP-2"}).to_string(),
+        &json!({"key": "w", "type": "withdraw", "by": partner("P-BETA"), "opportunity": "OPP-2"})
+            .to_string(),
         t("2027-01-31T15:30:00Z"),
     )
     .unwrap();
-    create_opp(s, "OPP-3", "P-ACME", "A-GLOBEX", 80_000, "2027-01-31T16:00:00Z");
+    create_opp(
+        s,
+        "OPP-3",
+        "P-ACME",
+        "A-GLOBEX",
+        80_000,
+        "2027-01-31T16:00:00Z",
+    );
     let (_, d) = submit(
         s,
         json!({"key": "r3", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-3"}),

@@ -232,8 +232,15 @@ impl SqliteStore {
     pub fn pragmas(&self) -> Result<Vec<(String, String)>, StoreError> {
         let conn = self.lock()?;
         let mut out = Vec::new();
-        for p in ["journal_mode", "synchronous", "foreign_keys", "busy_timeout", "user_version"] {
-            let v: rusqlite::types::Value = conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))?;
+        for p in [
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "busy_timeout",
+            "user_version",
+        ] {
+            let v: rusqlite::types::Value =
+                conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))?;
             let v = match v {
                 rusqlite::types::Value::Integer(i) => i.to_string(),
                 rusqlite::types::Value::Text(s) => s,
