@@ -224,3 +224,60 @@ fn a_won_deal_with_an_approved_registration_books_commission_for_its_partner() {
     assert_eq!(s.integrity_check().unwrap(), "ok");
     assert_eq!(s.verify().unwrap().first_broken, None);
 }
+
+#[test]
+fn a_registration_on_another_account_record_of_the_same_customer_is_a_duplicate() {
+    let ts = TempStore::new();
+    let s = &ts.store;
+    seed(s);
+    // The same customer entered twice, under another id and a differently written domain.
+    let (out, d) = submit(
+        s,
+        json!({"key": "a3", "type": "upsert_account", "by": admin(), "account": {"id": "A-GLOBEX-2", "name": "Globex Inc", "domain": "WWW.Globex.com", "industry": "Commercial", "owner": "channel", "employees": 5000}}),
+        "2026-09-01T12:00:00Z",
+    );
+    assert!(!out.refused, "{d:#}");
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-09-02T15:00:00Z",
+    );
+    assert_eq!(d["outcome"], "approved", "{d:#}");
+    create_opp(
+        s,
+        "OPP-2",
+        "P-BETA",
+        "A-GLOBEX-2",
+        40_000,
+        "2026-09-03T14:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r2", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-2"}),
+        "2026-09-03T15:00:00Z",
+    );
+    assert_eq!(d["outcome"], "denied", "{d:#}");
+    // A deal on an unrelated account is not compared with it.
+    create_opp(
+        s,
+        "OPP-3",
+        "P-BETA",
+        "A-INITECH",
+        40_000,
+        "2026-09-03T16:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r3", "type": "register", "by": partner("P-BETA"), "opportunity": "OPP-3"}),
+        "2026-09-03T17:00:00Z",
+    );
+    assert_eq!(d["outcome"], "review", "{d:#}");
+}

@@ -1424,11 +1424,14 @@ impl Cx<'_> {
             .unwrap_or(false);
         let ids: Vec<String> = if keys_cover_account(policy.ir()) {
             let mut st = self.conn.prepare_cached(
-                "SELECT DISTINCT o.id FROM registrations r
-                   JOIN opportunities o ON o.id = r.opportunity
-                   JOIN accounts a ON a.id = o.account
-                 WHERE r.status IN ('pending', 'approved') AND o.closed = 0 AND o.id != ?1
-                   AND (a.key_domain = ?2 OR a.key_name = ?3 OR a.key_id = ?4)
+                // From the account keys (their indexes) to the deals on those accounts
+                // to their registrations: CROSS JOIN keeps SQLite to that order (it
+                // otherwise scanned every live registration of the store).
+                "SELECT DISTINCT o.id FROM accounts a
+                   CROSS JOIN opportunities o ON o.account = a.id
+                   CROSS JOIN registrations r ON r.opportunity = o.id
+                 WHERE (a.key_domain = ?2 OR a.key_name = ?3 OR a.key_id = ?4)
+                   AND r.status IN ('pending', 'approved') AND o.closed = 0 AND o.id != ?1
                  ORDER BY o.id",
             )?;
             let rows = st.query_map(params![opp.id, kd, kn, ki], |r| r.get(0))?;
