@@ -318,9 +318,10 @@ pub struct InitArgs {
     /// The store file to create.
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
-    /// The first policy version (refused when it has errors).
+    /// The first policy version (refused when it has errors); without it the store is
+    /// created empty, for a command stream that publishes its own policy.
     #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    pub policy: Option<PathBuf>,
     /// When the version takes effect, RFC 3339 (default: from the beginning of time).
     #[arg(long, value_name = "RFC3339")]
     pub effective: Option<String>,

@@ -89,7 +89,22 @@ fn report_publish(s: &Submitted) -> ExitStatus {
 
 /// `dealflow init --db PATH --policy FILE [--effective RFC3339]`.
 pub fn init(a: &InitArgs) -> ExitStatus {
-    let source = match read_policy(&a.policy) {
+    let Some(policy_file) = &a.policy else {
+        if a.db.exists() {
+            return fail(format!("{} already exists", a.db.display()));
+        }
+        return match SqliteStore::open(&a.db) {
+            Ok(_) => {
+                println!(
+                    "created {} (empty: no policy published yet)",
+                    a.db.display()
+                );
+                ExitStatus::Success
+            }
+            Err(e) => fail(format!("{}: {e}", a.db.display())),
+        };
+    };
+    let source = match read_policy(policy_file) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -117,7 +132,7 @@ pub fn init(a: &InitArgs) -> ExitStatus {
         Err(e) => return fail(e),
         _ => {}
     }
-    let cmd = publish_command("init", &a.policy, &source, effective);
+    let cmd = publish_command("init", policy_file, &source, effective);
     // The first version is published at the instant it takes effect, so that
     // commands dated from then on are decided by it.
     match store.submit(&cmd.to_string(), effective) {
@@ -267,8 +282,7 @@ pub fn submit(a: &SubmitArgs) -> ExitStatus {
     });
     let mut status = ExitStatus::Success;
     let stdout = std::io::stdout();
-    'outer: loop {
-        let Ok(first) = rx.recv() else { break };
+    'outer: while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < a.batch.max(1) {
             match rx.try_recv() {

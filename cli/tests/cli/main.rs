@@ -16,6 +16,7 @@ mod graph;
 mod inputs;
 mod lint;
 mod pipes;
+mod program;
 mod test_cmd;
 
 use std::io::Write;

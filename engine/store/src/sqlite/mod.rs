@@ -110,6 +110,8 @@ impl SqliteStore {
             }
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoint journals and sort spills stay in memory instead of temp files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Another process holding the write lock is waited for, up to 5 s.
         conn.busy_timeout(std::time::Duration::from_millis(5000))?;
         let sync = match durability {
