@@ -73,7 +73,7 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: Option<&str>) -> Run {
 }
 
 /// Every verb of the binary.
-pub const VERBS: [&str; 9] = [
+pub const VERBS: [&str; 19] = [
     "lint",
     "fmt",
     "graph",
@@ -83,6 +83,16 @@ pub const VERBS: [&str; 9] = [
     "explain",
     "completions",
     "lsp",
+    "init",
+    "submit",
+    "tick",
+    "show",
+    "queue",
+    "expiring",
+    "log",
+    "replay",
+    "commission",
+    "policy",
 ];
 
 /// Runs `dealflow ARGS` in `cli/tests`.
