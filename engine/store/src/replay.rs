@@ -255,11 +255,14 @@ pub fn what_if(source: &SqliteStore, candidate: Policy) -> Result<WhatIf, StoreE
             "the store has no published policy to compare with".into(),
         ));
     };
+    // The latest instant (a command refused for coming too late keeps its earlier one).
     let last_at = source
         .commands()?
-        .last()
+        .iter()
         .map(|c| parse_ts(&c.at))
-        .transpose()?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .max()
         .unwrap_or_default();
     let base = SqliteStore::open_in_memory()?;
     let commands = feed(&base, source)?;

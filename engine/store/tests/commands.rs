@@ -147,3 +147,80 @@ fn the_same_key_and_payload_returns_the_first_decision_and_another_payload_is_re
         "{d:#}"
     );
 }
+
+#[test]
+fn a_won_deal_with_an_approved_registration_books_commission_for_its_partner() {
+    let ts = TempStore::new();
+    let s = &ts.store;
+    seed(s);
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-09-02T15:00:00Z",
+    );
+    assert_eq!(d["outcome"], "approved", "{d:#}");
+    let (_, d) = submit(
+        s,
+        json!({"key": "u1", "type": "update_opportunity", "by": partner("P-ACME"), "opportunity": "OPP-1",
+        "fields": {"demo_completed": "2026-09-20", "proposal_sent": "2026-09-25", "po_number": "PO-1"}}),
+        "2026-10-02T15:00:00Z",
+    );
+    assert_eq!(d["outcome"], "recorded", "{d:#}");
+    for (i, stage) in [
+        "SolutionDevelopment",
+        "ProposalEvaluation",
+        "NegotiationClosing",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (_, d) = submit(
+            s,
+            json!({"key": format!("adv{i}"), "type": "advance", "by": partner("P-ACME"), "opportunity": "OPP-1", "to": stage}),
+            "2026-10-02T16:00:00Z",
+        );
+        assert_eq!(d["outcome"], "approved", "{d:#}");
+    }
+    let (out, d) = submit(
+        s,
+        json!({"key": "w1", "type": "close_won", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-10-03T15:00:00Z",
+    );
+    assert!(!out.refused, "{d:#}");
+    assert_eq!(d["outcome"], "approved", "{d:#}");
+    let lines = s
+        .commission(
+            &Audience::Partner("P-ACME".into()),
+            t("2026-01-01T00:00:00Z"),
+            t("2027-01-01T00:00:00Z"),
+        )
+        .unwrap();
+    assert!(!lines.is_empty());
+    // Gold, Security: 10% of 100,000 USD; each line names the decision that booked it.
+    let commission: Vec<_> = lines.iter().filter(|l| l.kind == "commission").collect();
+    assert_eq!(commission.len(), 1, "{lines:#?}");
+    assert_eq!(
+        commission[0].amount.parse::<f64>().unwrap(),
+        10_000.0,
+        "{lines:#?}"
+    );
+    assert_eq!(commission[0].decision_seq, out.decisions[0].seq);
+    assert!(s
+        .commission(
+            &Audience::Partner("P-BETA".into()),
+            t("2026-01-01T00:00:00Z"),
+            t("2027-01-01T00:00:00Z")
+        )
+        .unwrap()
+        .is_empty());
+    assert_eq!(s.integrity_check().unwrap(), "ok");
+    assert_eq!(s.verify().unwrap().first_broken, None);
+}

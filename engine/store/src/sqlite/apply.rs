@@ -388,12 +388,15 @@ fn log_refusal_keyless(
     at: DateTime<Utc>,
     message: String,
 ) -> Result<Submitted, StoreError> {
-    let at = match last_instant(tx)? {
+    // The command is logged with the instant it came with (so that replaying the
+    // log refuses it again, for the same reason), its refusal at the store's latest
+    // instant (the decision log stays in time order).
+    let sp = tx.unchecked_transaction_savepoint()?;
+    let cmd_seq = insert_command(&sp, env.key.as_deref().unwrap_or(""), at, raw)?;
+    let at = match last_instant(&sp)? {
         Some(last) if at < last => last,
         _ => at,
     };
-    let sp = tx.unchecked_transaction_savepoint()?;
-    let cmd_seq = insert_command(&sp, env.key.as_deref().unwrap_or(""), at, raw)?;
     let partner = env
         .by
         .as_ref()
@@ -427,9 +430,11 @@ fn insert_command(
     Ok(conn.last_insert_rowid())
 }
 
+/// The store's latest instant: that of its latest decision (a command refused for
+/// coming too late keeps its own, earlier, instant in the command log).
 fn last_instant(conn: &Connection) -> Result<Option<DateTime<Utc>>, StoreError> {
     let s: Option<String> = conn
-        .prepare_cached("SELECT at FROM commands ORDER BY seq DESC LIMIT 1")?
+        .prepare_cached("SELECT at FROM decisions ORDER BY seq DESC LIMIT 1")?
         .query_row([], |r| r.get(0))
         .optional()?;
     s.map(|s| parse_ts(&s)).transpose()
@@ -2618,12 +2623,14 @@ impl Cx<'_> {
                             params![reg_id, to],
                         )?;
                         out.outcome = "escalated".into();
-                        let e = ev(
+                        let mut e = ev(
                             "review_escalated",
                             due,
                             Some(opp_id),
                             json!({ "registration": reg_id, "to": to, "step": data.get("step") }),
                         );
+                        // Whom the vendor escalated to is its internal business.
+                        e.partner_visible = false;
                         out.events.push(e);
                     }
                     "review_breach" if r.status == "pending" => {

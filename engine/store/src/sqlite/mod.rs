@@ -99,10 +99,27 @@ impl SqliteStore {
         file: bool,
         durability: Durability,
     ) -> Result<SqliteStore, StoreError> {
+        // Another process holding a lock is waited for, up to 5 s: set first, so that
+        // switching a new file to WAL and migrating it wait too.
+        conn.busy_timeout(std::time::Duration::from_millis(5000))?;
         // Pragmas outside any transaction.
         if file {
             // Readers never block the writer, and a commit is one append to the WAL.
-            let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+            // Switching a new file to WAL needs its exclusive lock, and SQLite answers
+            // "busy" at once (without the busy handler) while another connection is
+            // opening it too: retry for as long as the busy timeout.
+            let started = std::time::Instant::now();
+            let mode: String = loop {
+                match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0)) {
+                    Err(rusqlite::Error::SqliteFailure(e, _))
+                        if e.code == rusqlite::ErrorCode::DatabaseBusy
+                            && started.elapsed() < std::time::Duration::from_millis(5000) =>
+                    {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    r => break r?,
+                }
+            };
             if !mode.eq_ignore_ascii_case("wal") {
                 return Err(StoreError::Invalid(format!(
                     "the store needs WAL journaling; SQLite kept `{mode}`"
@@ -112,8 +129,6 @@ impl SqliteStore {
         conn.pragma_update(None, "foreign_keys", "ON")?;
         // Savepoint journals and sort spills stay in memory instead of temp files.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
-        // Another process holding the write lock is waited for, up to 5 s.
-        conn.busy_timeout(std::time::Duration::from_millis(5000))?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",
@@ -127,13 +142,25 @@ impl SqliteStore {
             });
         }
         if found < schema::VERSION {
-            // Migrate under the write lock, so that two processes opening a new file
-            // at once do not both run the migrations.
+            // Check again under the write lock: another process may have migrated the
+            // file since.
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let found: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             tx.commit()?;
             if found < schema::VERSION {
-                schema::migrations().to_latest(&mut conn)?;
+                // The migration's own transaction takes the write lock at its start
+                // (waiting for another connection that is migrating); if that one got
+                // there first, ours fails on the existing tables and the file is at
+                // the version anyway.
+                conn.set_transaction_behavior(TransactionBehavior::Immediate);
+                let migrated = schema::migrations().to_latest(&mut conn);
+                conn.set_transaction_behavior(TransactionBehavior::Deferred);
+                if let Err(e) = migrated {
+                    let now: usize = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                    if now != schema::VERSION {
+                        return Err(e.into());
+                    }
+                }
             }
         }
         conn.set_prepared_statement_cache_capacity(64);
@@ -199,6 +226,31 @@ impl SqliteStore {
     pub fn integrity_check(&self) -> Result<String, StoreError> {
         let conn = self.lock()?;
         Ok(conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?)
+    }
+
+    /// The connection's settings as SQLite reports them: `journal_mode`,
+    /// `synchronous` (2 is FULL, 1 NORMAL), `foreign_keys`, `busy_timeout` (ms) and
+    /// `user_version` (the durability tests and `doctor`-style reports).
+    pub fn pragmas(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let conn = self.lock()?;
+        let mut out = Vec::new();
+        for p in [
+            "journal_mode",
+            "synchronous",
+            "foreign_keys",
+            "busy_timeout",
+            "user_version",
+        ] {
+            let v: rusqlite::types::Value =
+                conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))?;
+            let v = match v {
+                rusqlite::types::Value::Integer(i) => i.to_string(),
+                rusqlite::types::Value::Text(s) => s,
+                other => format!("{other:?}"),
+            };
+            out.push((p.to_string(), v));
+        }
+        Ok(out)
     }
 
     /// Counts of rows per table (the store-size report).

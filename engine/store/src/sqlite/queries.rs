@@ -185,7 +185,8 @@ pub(super) fn queue(
             submitted_at,
             deadline,
             waited_business_hours: hours(waited),
-            escalated_to,
+            // Whom it was escalated to is the vendor's internal business.
+            escalated_to: if viewer.is_some() { None } else { escalated_to },
             breached,
         });
     }
