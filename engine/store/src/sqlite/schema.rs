@@ -157,7 +157,8 @@ CREATE INDEX leads_offered_to ON leads (offered_to);
 
 CREATE TABLE commission (
     id INTEGER PRIMARY KEY,
-    decision_seq INTEGER NOT NULL REFERENCES decisions (seq),
+    -- Booked before its decision row is appended, in the same savepoint.
+    decision_seq INTEGER NOT NULL REFERENCES decisions (seq) DEFERRABLE INITIALLY DEFERRED,
     at TEXT NOT NULL,
     opportunity TEXT NOT NULL,
     partner TEXT NOT NULL,
