@@ -243,7 +243,11 @@ mod tests {
         let n = replay(&fresh, &stream).unwrap();
         assert!(n > 1000, "only {n} commands");
         let (a, b) = (store.dump().unwrap(), fresh.dump().unwrap());
-        assert!(a.len() > 1000, "the store is nearly empty: {} rows", a.len());
+        assert!(
+            a.len() > 1000,
+            "the store is nearly empty: {} rows",
+            a.len()
+        );
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(&b) {
             assert_eq!(x, y);
@@ -253,9 +257,16 @@ mod tests {
         for line in stream.lines() {
             let v: serde_json::Value = serde_json::from_str(line).unwrap();
             assert!(v["at"].as_str().is_some_and(|s| s.ends_with('Z')), "{line}");
-            assert!(keys.insert(v["key"].as_str().unwrap().to_string()), "{line}");
+            assert!(
+                keys.insert(v["key"].as_str().unwrap().to_string()),
+                "{line}"
+            );
         }
-        assert!(stream.lines().next().unwrap().contains("\"publish_policy\""));
+        assert!(stream
+            .lines()
+            .next()
+            .unwrap()
+            .contains("\"publish_policy\""));
     }
 
     #[test]

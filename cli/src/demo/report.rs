@@ -212,11 +212,20 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let store_err = |e: dealflow_store::StoreError| format!("reading the store: {e}");
     let t = x.tally;
     let cur = x.policy.ir().currency.clone();
-    let money = |d: Decimal| format!("{} {cur}", group_thousands(&format!("{:.2}", d.round_dp(2))));
+    let money = |d: Decimal| {
+        format!(
+            "{} {cur}",
+            group_thousands(&format!("{:.2}", d.round_dp(2)))
+        )
+    };
     let mut out = String::new();
     let w = &mut out;
 
-    let _ = writeln!(w, "dealflow demo: a simulated channel program (seed {})", x.seed);
+    let _ = writeln!(
+        w,
+        "dealflow demo: a simulated channel program (seed {})",
+        x.seed
+    );
     let _ = writeln!(
         w,
         "policy: {} {} (embedded, sha256 {})",
@@ -233,10 +242,20 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
         .iter()
         .enumerate()
         .rev()
-        .map(|(k, name)| format!("{} {name}", x.world.partners.iter().filter(|p| p.tier == k).count()))
+        .map(|(k, name)| {
+            format!(
+                "{} {name}",
+                x.world.partners.iter().filter(|p| p.tier == k).count()
+            )
+        })
         .collect();
     let direct = x.world.accounts.iter().filter(|a| a.direct()).count();
-    let aliases = x.world.accounts.iter().filter(|a| a.alias_of.is_some()).count();
+    let aliases = x
+        .world
+        .accounts
+        .iter()
+        .filter(|a| a.alias_of.is_some())
+        .count();
     let _ = writeln!(
         w,
         "program: {} partners ({}), {} accounts ({direct} owned by direct sales, {aliases} CRM duplicates)",
@@ -260,9 +279,13 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
         num(logged),
         num(t.refused)
     );
-    let mut by_type: Vec<(&&str, &u64)> = t.commands.iter().filter(|(k, _)| **k != "tick").collect();
+    let mut by_type: Vec<(&&str, &u64)> =
+        t.commands.iter().filter(|(k, _)| **k != "tick").collect();
     by_type.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
-    let types: Vec<String> = by_type.iter().map(|(k, n)| format!("{k} {}", num(**n))).collect();
+    let types: Vec<String> = by_type
+        .iter()
+        .map(|(k, n)| format!("{k} {}", num(**n)))
+        .collect();
     let _ = writeln!(w, "             {}", types.join(", "));
     let _ = writeln!(w, "  decisions  {} logged", num(t.decisions));
     for r in &t.refusals {
@@ -281,7 +304,11 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let mut weighted = Decimal::ZERO;
     let end = x.clock.horizon();
     for (id, _) in &ids {
-        let Some(v) = x.store.opportunity(&Audience::Vendor, id).map_err(store_err)? else {
+        let Some(v) = x
+            .store
+            .opportunity(&Audience::Vendor, id)
+            .map_err(store_err)?
+        else {
             continue;
         };
         for r in &v.registrations {
@@ -323,16 +350,32 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let stages: Vec<String> = super::sim::STAGES
         .iter()
         .take(5)
-        .map(|s| format!("{} {}", open_by_stage.get(*s).copied().unwrap_or(0), label(s)))
+        .map(|s| {
+            format!(
+                "{} {}",
+                open_by_stage.get(*s).copied().unwrap_or(0),
+                label(s)
+            )
+        })
         .collect();
-    let _ = writeln!(w, "  open  {:>5}  {:>20}  ({})", num(open.0), money(open.1), stages.join(", "));
+    let _ = writeln!(
+        w,
+        "  open  {:>5}  {:>20}  ({})",
+        num(open.0),
+        money(open.1),
+        stages.join(", ")
+    );
     let mut flags: Vec<(String, u64)> = flags.into_iter().collect();
     flags.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let flags: Vec<String> = flags.iter().map(|(f, n)| format!("{n} {f}")).collect();
     let _ = writeln!(
         w,
         "  open deals flagged: {}; hygiene-adjusted weighted forecast {}",
-        if flags.is_empty() { "none".to_string() } else { flags.join(", ") },
+        if flags.is_empty() {
+            "none".to_string()
+        } else {
+            flags.join(", ")
+        },
         money(weighted)
     );
 
@@ -393,7 +436,10 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
         v("returned"),
         t.resubmitted,
         if t.redenied > 0 {
-            format!("; {} approvals the policy denied at review time (then rejected)", t.redenied)
+            format!(
+                "; {} approvals the policy denied at review time (then rejected)",
+                t.redenied
+            )
         } else {
             String::new()
         }
@@ -407,7 +453,11 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let _ = writeln!(
         w,
         "  escalations: {esc}{}; SLA breaches: {}",
-        if esc_to.is_empty() { String::new() } else { format!(" ({})", esc_to.join(", ")) },
+        if esc_to.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", esc_to.join(", "))
+        },
         t.breaches
     );
 
@@ -424,7 +474,11 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let _ = writeln!(
         w,
         "  missing evidence named: {}",
-        if missing.is_empty() { "none".to_string() } else { missing.join(", ") }
+        if missing.is_empty() {
+            "none".to_string()
+        } else {
+            missing.join(", ")
+        }
     );
     let mut blocking: Vec<(&String, &(u64, String))> = t.blocking.iter().collect();
     blocking.sort_by(|a, b| b.1 .0.cmp(&a.1 .0).then(a.0.cmp(b.0)));
@@ -452,7 +506,9 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
             let used = t.cosell.get(&p.name);
             let assigned: u64 = used.map_or(0, |m| m.values().map(|u| u.assigned).sum());
             let held_end: u64 = used.map_or(0, |m| m.values().map(|u| u.held).sum());
-            let peak = used.and_then(|m| m.values().map(|u| u.peak).max()).unwrap_or(0);
+            let peak = used
+                .and_then(|m| m.values().map(|u| u.peak).max())
+                .unwrap_or(0);
             let full = used.map_or(0, |m| {
                 m.values()
                     .filter(|u| u.peak >= u64::from(p.capacity))
@@ -576,7 +632,10 @@ mod tests {
 
     #[test]
     fn money_values_read_as_decimals() {
-        assert_eq!(decimal_of(&serde_json::json!(120000)), Decimal::from(120_000));
+        assert_eq!(
+            decimal_of(&serde_json::json!(120000)),
+            Decimal::from(120_000)
+        );
         assert_eq!(
             decimal_of(&serde_json::json!("99.50 USD")),
             Decimal::new(9950, 2)

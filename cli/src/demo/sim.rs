@@ -330,7 +330,9 @@ impl<'a, 'w> Sim<'a, 'w> {
 
     fn later_paced(&mut self, i: usize, lo_days: i64, hi_days: i64) -> DateTime<Utc> {
         let pace = self.opps.get(i).map_or(100, |o| i64::from(o.plan.pace));
-        let m = self.rng.gen_range(lo_days * DAY..(hi_days * DAY).max(lo_days * DAY + 1));
+        let m = self
+            .rng
+            .gen_range(lo_days * DAY..(hi_days * DAY).max(lo_days * DAY + 1));
         let m = m.saturating_mul(pace) / 100;
         self.clock.after_business_minutes(self.now, m)
     }
@@ -341,7 +343,13 @@ impl<'a, 'w> Sim<'a, 'w> {
 
     // ------------------------------------------------------------ commands
 
-    fn submit(&mut self, by: Value, kind: &'static str, subject: &str, body: Value) -> Result<(), String> {
+    fn submit(
+        &mut self,
+        by: Value,
+        kind: &'static str,
+        subject: &str,
+        body: Value,
+    ) -> Result<(), String> {
         self.tally.submitted += 1;
         let key = format!("{:06}-{kind}-{subject}", self.tally.submitted);
         let mut m = match body {
@@ -383,7 +391,10 @@ impl<'a, 'w> Sim<'a, 'w> {
     }
 
     fn opp_id(&self, i: usize) -> String {
-        self.opps.get(i).map(|o| o.plan.id.clone()).unwrap_or_default()
+        self.opps
+            .get(i)
+            .map(|o| o.plan.id.clone())
+            .unwrap_or_default()
     }
 
     fn setup(&mut self) -> Result<(), String> {
@@ -595,12 +606,20 @@ impl<'a, 'w> Sim<'a, 'w> {
             Reg::Returned if !o.resubmit_updated => {
                 // Add what channel ops asked for, then register again.
                 let id = self.opp_id(i);
-                let need = format!("{} (scope and timeline confirmed with the customer)", need_of(&o.plan));
+                let need = format!(
+                    "{} (scope and timeline confirmed with the customer)",
+                    need_of(&o.plan)
+                );
                 if let Some(o) = self.opps.get_mut(i) {
                     o.resubmit_updated = true;
                 }
                 let by = self.partner_by(i);
-                self.submit(by, "update_opportunity", &id, json!({ "opportunity": id, "fields": { "need": need } }))?;
+                self.submit(
+                    by,
+                    "update_opportunity",
+                    &id,
+                    json!({ "opportunity": id, "fields": { "need": need } }),
+                )?;
                 let at = self.later(30, 3 * 60);
                 self.schedule_step(i, at);
                 Ok(())
@@ -734,7 +753,10 @@ impl<'a, 'w> Sim<'a, 'w> {
     }
 
     fn need_of(&self, i: usize) -> String {
-        self.opps.get(i).map(|o| need_of(&o.plan)).unwrap_or_default()
+        self.opps
+            .get(i)
+            .map(|o| need_of(&o.plan))
+            .unwrap_or_default()
     }
 
     /// The value a partner records for an evidence field today.
@@ -840,7 +862,12 @@ impl<'a, 'w> Sim<'a, 'w> {
         let id = self.opp_id(i);
         let stage = STAGES.get(to).copied().unwrap_or("Qualification");
         let by = self.partner_by(i);
-        self.submit(by, "advance", &id, json!({ "opportunity": id, "to": stage }))
+        self.submit(
+            by,
+            "advance",
+            &id,
+            json!({ "opportunity": id, "to": stage }),
+        )
     }
 
     fn close(&mut self, i: usize, won: bool) -> Result<(), String> {
@@ -869,7 +896,12 @@ impl<'a, 'w> Sim<'a, 'w> {
         let id = self.opp_id(i);
         let kind = pick_str(&mut self.rng, &["call", "meeting", "email", "workshop"]);
         let by = self.partner_by(i);
-        self.submit(by, "log_activity", &id, json!({ "opportunity": id, "kind": kind }))?;
+        self.submit(
+            by,
+            "log_activity",
+            &id,
+            json!({ "opportunity": id, "kind": kind }),
+        )?;
         let at = self.later(4 * DAY, 12 * DAY);
         self.schedule(at, Task::Activity(i));
         Ok(())
@@ -881,10 +913,22 @@ impl<'a, 'w> Sim<'a, 'w> {
         }
         let id = self.opp_id(i);
         let person = match pool {
-            "presales_engineer" => pick_str(&mut self.rng, &["Ravi Menon (SE)", "Julia Stein (SE)", "Ken Ito (SE)"]),
-            "executive_sponsor" => pick_str(&mut self.rng, &["VP Sales Carla Diaz", "SVP Field Ops Mark Lund"]),
-            "competitive_specialist" => pick_str(&mut self.rng, &["Nora Blake (competitive)", "Ali Hassan (competitive)"]),
-            _ => pick_str(&mut self.rng, &["Pricing desk: Eva Novak", "Pricing desk: Tim Cho"]),
+            "presales_engineer" => pick_str(
+                &mut self.rng,
+                &["Ravi Menon (SE)", "Julia Stein (SE)", "Ken Ito (SE)"],
+            ),
+            "executive_sponsor" => pick_str(
+                &mut self.rng,
+                &["VP Sales Carla Diaz", "SVP Field Ops Mark Lund"],
+            ),
+            "competitive_specialist" => pick_str(
+                &mut self.rng,
+                &["Nora Blake (competitive)", "Ali Hassan (competitive)"],
+            ),
+            _ => pick_str(
+                &mut self.rng,
+                &["Pricing desk: Eva Novak", "Pricing desk: Tim Cho"],
+            ),
         };
         let by = self.partner_by(i);
         self.submit(
@@ -918,7 +962,12 @@ impl<'a, 'w> Sim<'a, 'w> {
         let left = o.pushes_left;
         let id = self.opp_id(i);
         let by = self.partner_by(i);
-        self.submit(by, "update_opportunity", &id, json!({ "opportunity": id, "fields": { "close_date": date } }))?;
+        self.submit(
+            by,
+            "update_opportunity",
+            &id,
+            json!({ "opportunity": id, "fields": { "close_date": date } }),
+        )?;
         if left > 0 {
             let at = self.later(5 * DAY, 12 * DAY);
             self.schedule(at, Task::PushClose(i));
@@ -957,10 +1006,27 @@ impl<'a, 'w> Sim<'a, 'w> {
             .unwrap_or_default();
         let by = json!({ "partner": partner });
         if accept {
-            self.submit(by, "accept_lead", &id, json!({ "lead": id, "account": account }))
+            self.submit(
+                by,
+                "accept_lead",
+                &id,
+                json!({ "lead": id, "account": account }),
+            )
         } else {
-            let reason = pick_str(&mut self.rng, &["no capacity this month", "outside our focus", "customer already served by us"]);
-            self.submit(by, "decline_lead", &id, json!({ "lead": id, "reason": reason }))
+            let reason = pick_str(
+                &mut self.rng,
+                &[
+                    "no capacity this month",
+                    "outside our focus",
+                    "customer already served by us",
+                ],
+            );
+            self.submit(
+                by,
+                "decline_lead",
+                &id,
+                json!({ "lead": id, "reason": reason }),
+            )
         }
     }
 
@@ -981,7 +1047,11 @@ impl<'a, 'w> Sim<'a, 'w> {
         if outcome == "denied" || outcome == "refused" {
             self.tally.count_failures(&kind, decision, d);
         }
-        let events = d.get("events").and_then(Value::as_array).cloned().unwrap_or_default();
+        let events = d
+            .get("events")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         for e in &events {
             self.observe_event(d, e, opp);
         }
@@ -998,7 +1068,10 @@ impl<'a, 'w> Sim<'a, 'w> {
             ("register", "review") => {
                 self.tally.to_review += 1;
                 self.set_reg(i, Reg::Pending, &events);
-                let eager = self.opps.get(i).is_some_and(|o| o.plan.eager || o.plan.fate == Fate::Withdraw);
+                let eager = self
+                    .opps
+                    .get(i)
+                    .is_some_and(|o| o.plan.eager || o.plan.fate == Fate::Withdraw);
                 let late = self.opps.get(i).is_some_and(|o| o.plan.late_register);
                 if eager || late {
                     let at = self.later(60, 2 * DAY);
@@ -1053,7 +1126,9 @@ impl<'a, 'w> Sim<'a, 'w> {
                             reg,
                             verdict: Verdict::Reject,
                             reviewer: "olga.ops",
-                            note: Some("another partner holds a protected registration on this deal"),
+                            note: Some(
+                                "another partner holds a protected registration on this deal",
+                            ),
                         },
                     );
                 }
@@ -1085,7 +1160,8 @@ impl<'a, 'w> Sim<'a, 'w> {
                     }
                 }
                 if kind == "close_won"
-                    && decision.pointer("/effects/commission/attributed") != Some(&Value::Bool(true))
+                    && decision.pointer("/effects/commission/attributed")
+                        != Some(&Value::Bool(true))
                 {
                     self.tally.unattributed += 1;
                 }
@@ -1109,7 +1185,12 @@ impl<'a, 'w> Sim<'a, 'w> {
                 let missing: Vec<String> = decision
                     .get("missing")
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect()
+                    })
                     .unwrap_or_default();
                 let to_pass = decision
                     .get("to_pass")
@@ -1163,7 +1244,13 @@ impl<'a, 'w> Sim<'a, 'w> {
             "cosell_assigned" => {
                 let pool = text(e, "pool").to_string();
                 let period = text(e, "period").to_string();
-                let use_ = self.tally.cosell.entry(pool.clone()).or_default().entry(period.clone()).or_default();
+                let use_ = self
+                    .tally
+                    .cosell
+                    .entry(pool.clone())
+                    .or_default()
+                    .entry(period.clone())
+                    .or_default();
                 use_.assigned += 1;
                 use_.held += 1;
                 use_.peak = use_.peak.max(use_.held);
@@ -1184,7 +1271,12 @@ impl<'a, 'w> Sim<'a, 'w> {
                 let pool = text(e, "pool").to_string();
                 if let Some(i) = opp {
                     if let Some(period) = self.held.remove(&(i, pool.clone())) {
-                        if let Some(u) = self.tally.cosell.get_mut(&pool).and_then(|m| m.get_mut(&period)) {
+                        if let Some(u) = self
+                            .tally
+                            .cosell
+                            .get_mut(&pool)
+                            .and_then(|m| m.get_mut(&period))
+                        {
                             u.held = u.held.saturating_sub(1);
                         }
                     }
@@ -1242,7 +1334,11 @@ impl<'a, 'w> Sim<'a, 'w> {
                 } else {
                     self.tally.leads_exhausted += 1;
                 }
-                if let Some(x) = self.lead_index.get(lead).and_then(|l| self.leads.get_mut(*l)) {
+                if let Some(x) = self
+                    .lead_index
+                    .get(lead)
+                    .and_then(|l| self.leads.get_mut(*l))
+                {
                     x.open = false;
                     x.offered_to = None;
                 }
@@ -1251,7 +1347,11 @@ impl<'a, 'w> Sim<'a, 'w> {
             "lead_declined" => self.tally.leads_declined += 1,
             "lead_accepted" => {
                 self.tally.leads_accepted += 1;
-                if let Some(x) = self.lead_index.get(text(e, "lead")).and_then(|l| self.leads.get_mut(*l)) {
+                if let Some(x) = self
+                    .lead_index
+                    .get(text(e, "lead"))
+                    .and_then(|l| self.leads.get_mut(*l))
+                {
                     x.open = false;
                 }
             }
@@ -1330,11 +1430,20 @@ fn registration_denial(decision: &Value) -> &'static str {
                 .collect()
         })
         .unwrap_or_default();
-    if failed.iter().any(|r| r.starts_with("registration.duplicate")) {
+    if failed
+        .iter()
+        .any(|r| r.starts_with("registration.duplicate"))
+    {
         "duplicate"
-    } else if failed.iter().any(|r| r.starts_with("registration.conflict")) {
+    } else if failed
+        .iter()
+        .any(|r| r.starts_with("registration.conflict"))
+    {
         "conflict"
-    } else if failed.iter().any(|r| r.starts_with("registration.eligible")) {
+    } else if failed
+        .iter()
+        .any(|r| r.starts_with("registration.eligible"))
+    {
         "not eligible"
     } else {
         "other"

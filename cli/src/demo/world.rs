@@ -447,7 +447,7 @@ impl World {
             let plan = Self::plan(rng, clock, &days, &partners, &accounts, &plans, i);
             plans.push(plan);
         }
-        let n_leads = (n_opportunities / 6).max(2);
+        let n_leads = (n_opportunities / 5).max(12);
         let leads = (0..n_leads)
             .map(|k| {
                 let account = Self::channel_account(rng, &accounts);
@@ -492,7 +492,10 @@ impl World {
         i: usize,
     ) -> Plan {
         // Higher tiers bring more deals.
-        let weights: Vec<u32> = partners.iter().map(|p| [1, 3, 4, 4].get(p.tier).copied().unwrap_or(1)).collect();
+        let weights: Vec<u32> = partners
+            .iter()
+            .map(|p| [1, 3, 4, 4].get(p.tier).copied().unwrap_or(1))
+            .collect();
         let partner = weighted(rng, &weights);
         let p = partners.get(partner);
         let scenario = weighted(rng, &[82, 11, 7]);
@@ -519,7 +522,8 @@ impl World {
                     Some(a) if rng.gen_bool(0.6) => *a,
                     _ => b.account,
                 };
-                let created = clock.after_business_minutes(b.created, rng.gen_range(4 * 60..12 * 8 * 60));
+                let created =
+                    clock.after_business_minutes(b.created, rng.gen_range(4 * 60..12 * 8 * 60));
                 (account, b.family, created)
             }
             None => {
@@ -546,13 +550,21 @@ impl World {
                         Some(f) if rng.gen_bool(0.8) => *f,
                         _ => pick_str(rng, &FAMILIES),
                     };
-                    if scenario == 2 || !earlier.iter().any(|b| b.account == account && b.family == family) {
+                    if scenario == 2
+                        || !earlier
+                            .iter()
+                            .any(|b| b.account == account && b.family == family)
+                    {
                         break;
                     }
                     account = Self::channel_account(rng, accounts);
                 }
                 let day = days.choose(rng).copied();
-                (account, family, clock.at_local(day, rng.gen_range(9 * 60..16 * 60 + 30)))
+                (
+                    account,
+                    family,
+                    clock.at_local(day, rng.gen_range(9 * 60..16 * 60 + 30)),
+                )
             }
         };
         let region = p
@@ -560,9 +572,9 @@ impl World {
             .copied()
             .unwrap_or("NA");
         let line_items = line_items(rng, family);
-        let amount = line_items
-            .iter()
-            .fold(0i64, |a, li| a.saturating_add(li.quantity.saturating_mul(li.price)));
+        let amount = line_items.iter().fold(0i64, |a, li| {
+            a.saturating_add(li.quantity.saturating_mul(li.price))
+        });
         let strategic = rng.gen_bool(0.1);
         let n_competitors = weighted(rng, &[45, 40, 15]);
         let competitors: Vec<&str> = COMPETITORS
@@ -633,9 +645,9 @@ impl World {
         at: DateTime<Utc>,
     ) -> Plan {
         let line_items = line_items(rng, lead.family);
-        let amount = line_items
-            .iter()
-            .fold(0i64, |a, li| a.saturating_add(li.quantity.saturating_mul(li.price)));
+        let amount = line_items.iter().fold(0i64, |a, li| {
+            a.saturating_add(li.quantity.saturating_mul(li.price))
+        });
         let fate = if rng.gen_bool(0.55) {
             Fate::Won
         } else {
