@@ -235,7 +235,7 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     );
     let _ = writeln!(
         w,
-        "clock: {} to {} (pipeline built up from June, the quarter from {}), a tick every business hour 09:00-17:00 America/New_York",
+        "clock: {} to {} (the quarter under review from {}), a tick every business hour 09:00-17:00 America/New_York",
         x.clock.start, x.clock.end, x.clock.quarter_start
     );
     let tiers: Vec<String> = TIERS
@@ -272,12 +272,11 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let _ = writeln!(w, "\n== Commands and decisions");
     let _ = writeln!(
         w,
-        "  commands   {} submitted ({} ticks, {} of them fired timers); {} logged by the store (ticks with nothing due leave no trace), {} refused",
+        "  {} commands submitted, each with its own instant and idempotency key: {} ticks ({} fired timers), {} others",
         num(t.submitted),
         num(ticks),
         num(t.ticks_firing),
-        num(logged),
-        num(t.refused)
+        num(t.submitted.saturating_sub(ticks))
     );
     let mut by_type: Vec<(&&str, &u64)> =
         t.commands.iter().filter(|(k, _)| **k != "tick").collect();
@@ -286,8 +285,14 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
         .iter()
         .map(|(k, n)| format!("{k} {}", num(**n)))
         .collect();
-    let _ = writeln!(w, "             {}", types.join(", "));
-    let _ = writeln!(w, "  decisions  {} logged", num(t.decisions));
+    let _ = writeln!(w, "    {}", types.join(", "));
+    let _ = writeln!(
+        w,
+        "  {} commands logged by the store (a tick with nothing due leaves no trace), {} refused",
+        num(logged),
+        num(t.refused)
+    );
+    let _ = writeln!(w, "  {} decisions logged", num(t.decisions));
     for r in &t.refusals {
         let _ = writeln!(w, "  refused: {r}");
     }
@@ -491,8 +496,8 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     let _ = writeln!(w, "\n== Co-sell (units per period against capacity)");
     let _ = writeln!(
         w,
-        "  {:<24} {:>11} {:>9} {:>9} {:>10} {:>13}",
-        "pool", "capacity", "assigned", "released", "peak held", "full periods"
+        "  {:<24} {:>10} {:>9} {:>12} {:>11} {:>10} {:>13}",
+        "pool", "capacity", "assigned", "avg/period", "max/period", "peak held", "full periods"
     );
     if let Some(cs) = &x.policy.ir().cosell {
         for p in &cs.pools {
@@ -505,7 +510,9 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
             let periods = periods_in(x.clock, p.per);
             let used = t.cosell.get(&p.name);
             let assigned: u64 = used.map_or(0, |m| m.values().map(|u| u.assigned).sum());
-            let held_end: u64 = used.map_or(0, |m| m.values().map(|u| u.held).sum());
+            let most = used
+                .and_then(|m| m.values().map(|u| u.assigned).max())
+                .unwrap_or(0);
             let peak = used
                 .and_then(|m| m.values().map(|u| u.peak).max())
                 .unwrap_or(0);
@@ -514,13 +521,19 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
                     .filter(|u| u.peak >= u64::from(p.capacity))
                     .count()
             });
+            let avg = if periods == 0 {
+                Decimal::ZERO
+            } else {
+                Decimal::from(assigned) / Decimal::from(periods)
+            };
             let _ = writeln!(
                 w,
-                "  {:<24} {:>11} {:>9} {:>9} {:>10} {:>13}",
+                "  {:<24} {:>10} {:>9} {:>12} {:>11} {:>10} {:>13}",
                 p.label.clone().unwrap_or_else(|| p.name.clone()),
                 format!("{}/{per}", p.capacity),
                 assigned,
-                assigned.saturating_sub(held_end),
+                format!("{:.1}", avg.round_dp(1)),
+                most,
                 peak,
                 format!("{full} of {periods}")
             );
@@ -528,7 +541,7 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     }
     let _ = writeln!(
         w,
-        "  {} co-sell contacts logged by partners; a unit is released when its deal closes or leaves the stage it qualified in",
+        "  {} co-sell contacts logged by partners; a unit is released when its deal closes or leaves the stage it qualified in, and can serve another deal in the same period",
         t.cosell_contacts
     );
 
