@@ -55,9 +55,10 @@ impl<'a> Clock<'a> {
     /// The instant `minutes` business minutes after `from` (on the policy calendar).
     pub fn after_business_minutes(&self, from: DateTime<Utc>, minutes: i64) -> DateTime<Utc> {
         let secs = minutes.saturating_mul(60);
-        self.cal
-            .add(from, secs)
-            .unwrap_or_else(|_| from + Duration::seconds(secs))
+        self.cal.add(from, secs).unwrap_or_else(|_| {
+            from.checked_add_signed(Duration::seconds(secs))
+                .unwrap_or(from)
+        })
     }
 
     pub fn is_working_day(&self, d: NaiveDate) -> bool {

@@ -45,7 +45,8 @@ pub struct Size {
     pub opportunities: usize,
 }
 
-/// What a run leaves: the summary text and the store's decision count.
+/// What a run leaves: the summary text, and how many commands the store refused
+/// (none, unless the simulation has a bug).
 pub struct Outcome {
     pub summary: String,
     pub refused: u64,

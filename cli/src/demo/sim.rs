@@ -337,6 +337,13 @@ impl<'a, 'w> Sim<'a, 'w> {
         self.clock.after_business_minutes(self.now, m)
     }
 
+    /// `minutes` wall-clock minutes from now.
+    fn minutes_later(&self, minutes: i64) -> DateTime<Utc> {
+        self.now
+            .checked_add_signed(Duration::minutes(minutes))
+            .unwrap_or(self.now)
+    }
+
     fn today(&self) -> NaiveDate {
         self.clock.date(self.now)
     }
@@ -516,7 +523,7 @@ impl<'a, 'w> Sim<'a, 'w> {
                 Verdict::Return => Some("add the customer's project scope and buying timeline"),
             };
             k += 1;
-            let at = self.now + Duration::minutes(3 * k);
+            let at = self.minutes_later(k.saturating_mul(3));
             self.schedule(
                 at,
                 Task::Review {
@@ -1118,7 +1125,7 @@ impl<'a, 'w> Sim<'a, 'w> {
                 self.tally.redenied += 1;
                 let reg = self.opps.get(i).and_then(|o| o.reg_id.clone());
                 if let Some(reg) = reg {
-                    let at = self.now + Duration::minutes(10);
+                    let at = self.minutes_later(10);
                     self.schedule(
                         at,
                         Task::Review {
