@@ -235,7 +235,7 @@ pub fn summary(x: &Inputs<'_>) -> Result<String, String> {
     );
     let _ = writeln!(
         w,
-        "clock: {} to {} (the quarter under review from {}), a tick every business hour 09:00-17:00 America/New_York",
+        "clock: {} to {}, a tick every business hour 09:00-17:00 America/New_York\n  (the summer builds up the pipeline that the quarter from {} works; every figure covers the whole run)",
         x.clock.start, x.clock.end, x.clock.quarter_start
     );
     let tiers: Vec<String> = TIERS
