@@ -22,7 +22,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_dealflow");
 /// How many kills (the issue asks for at least 20 in CI).
 const KILLS: usize = 24;
 /// The prefix of the demo stream used (a prefix of a stream is a stream).
-const LINES: usize = 1500;
+const LINES: usize = 2500;
 
 fn demo_stream(dir: &Path) -> Vec<String> {
     let file = dir.join("stream.jsonl");
@@ -32,14 +32,26 @@ fn demo_stream(dir: &Path) -> Vec<String> {
         .stdout(Stdio::null())
         .output()
         .expect("run demo");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = std::fs::read_to_string(&file).expect("read stream");
     text.lines().take(LINES).map(str::to_string).collect()
 }
 
 fn init(db: &Path) {
-    let out = Command::new(BIN).args(["init", "--db"]).arg(db).output().expect("init");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["init", "--db"])
+        .arg(db)
+        .output()
+        .expect("init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs `dealflow submit` over `lines`; when `kill_after` is given, kills it with
@@ -121,14 +133,21 @@ fn keys_in_store(db: &Path) -> std::collections::BTreeSet<String> {
 fn kill_dash_nine_at_random_points_loses_nothing_acknowledged() {
     let dir = scratch_dir("crash");
     let lines = demo_stream(&dir);
-    assert!(lines.len() >= 500, "the demo stream has {} lines", lines.len());
+    assert!(
+        lines.len() >= 500,
+        "the demo stream has {} lines",
+        lines.len()
+    );
 
     // The uninterrupted run.
     let reference = dir.join("reference.db");
     let _ = std::fs::remove_file(&reference);
     init(&reference);
     submit(&reference, &lines, None);
-    let want = SqliteStore::open(&reference).expect("open").dump().expect("dump");
+    let want = SqliteStore::open(&reference)
+        .expect("open")
+        .dump()
+        .expect("dump");
     // Replay of the demo stream reproduces every decision byte for byte.
     let replay = Command::new(BIN)
         .args(["replay", "--db"])
@@ -150,7 +169,7 @@ fn kill_dash_nine_at_random_points_loses_nothing_acknowledged() {
     let mut acknowledged = 0;
     while kills < KILLS && next < lines.len() {
         let left = lines.len() - next;
-        let n = rng.gen_range(1..=left.min(120));
+        let n = rng.gen_range(1..=left.min(80));
         let extra = rng.gen_range(0..15);
         let acked = submit(&db, &lines[next..], Some((n, extra)));
         kills += 1;
@@ -165,7 +184,10 @@ fn kill_dash_nine_at_random_points_loses_nothing_acknowledged() {
         for k in acked.iter().filter(|k| !k.is_empty()) {
             // An idle tick writes nothing; anything else acknowledged is stored.
             let idle_tick = k.starts_with("tick@") && !have.contains(k);
-            assert!(have.contains(k) || idle_tick, "acknowledged `{k}` lost after kill {kills}");
+            assert!(
+                have.contains(k) || idle_tick,
+                "acknowledged `{k}` lost after kill {kills}"
+            );
         }
         // Resume from the first line not acknowledged.
         next += acked.len();
@@ -178,5 +200,8 @@ fn kill_dash_nine_at_random_points_loses_nothing_acknowledged() {
     for (a, b) in got.iter().zip(&want) {
         assert_eq!(a, b);
     }
-    eprintln!("{kills} kills, {acknowledged} acknowledged answers before kills, {} lines", lines.len());
+    eprintln!(
+        "{kills} kills, {acknowledged} acknowledged answers before kills, {} lines",
+        lines.len()
+    );
 }

@@ -7,6 +7,7 @@
 )]
 
 mod completions;
+mod crash;
 mod demo;
 mod editors;
 mod eval;
