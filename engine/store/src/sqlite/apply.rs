@@ -1515,6 +1515,17 @@ impl Cx<'_> {
         })
     }
 
+    /// A closed deal needs no protection any more: its expiry timer is cancelled (the
+    /// registration keeps its status; closed deals are never compared for conflicts).
+    fn end_protection_timers(&self, opportunity: &str) -> Res<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE timers SET state = 'cancelled' WHERE opportunity = ?1 AND kind = 'protection_expiry' AND state = 'due'",
+            )?
+            .execute([opportunity])?;
+        Ok(())
+    }
+
     fn cancel_timers(&self, registration: &str) -> Res<()> {
         self.conn
             .prepare_cached(
@@ -1828,6 +1839,7 @@ impl Cx<'_> {
             opp.stage = to.to_string();
             if let Some(st) = to_stage.filter(|s| s.kind != StageKind::Open) {
                 opp.closed = true;
+                self.end_protection_timers(id)?;
                 let won = st.kind == StageKind::Won;
                 opp.history.push(json!({ "at": ts(self.at), "type": "closed", "outcome": if won { "won" } else { "lost" } }));
             }
@@ -1925,6 +1937,7 @@ impl Cx<'_> {
             opp.history.push(json!({ "at": ts(self.at), "type": "closed", "outcome": if won { "won" } else { "lost" } }));
             opp.stage = to.clone();
             opp.closed = true;
+            self.end_protection_timers(id)?;
             self.save_opp(&opp)?;
             out.events.push(ev(
                 "stage_changed",
