@@ -1122,25 +1122,37 @@ impl Cx<'_> {
             .unwrap_or_default()
     }
 
-    fn upsert_partner(&mut self, partner: &Map<String, Value>) -> Res<()> {
-        self.vendor(&[Role::Admin], "create or update partners")?;
+    /// A partner or account document checked against the policy in force (through a
+    /// probe record that carries it): its id and the stored document it replaces.
+    fn party_doc(
+        &self,
+        what: &str,
+        table: &str,
+        doc: &Map<String, Value>,
+    ) -> Res<(String, Option<Value>)> {
         let policy = self.policy()?;
-        let Some(id) = partner
+        let Some(id) = doc
             .get("id")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
         else {
-            return refuse("`partner.id` is missing or not a text");
+            return refuse(format!("`{what}.id` is missing or not a text"));
         };
-        let id = id.to_string();
-        let probe =
-            json!({ "id": "probe", "stage": Self::first_stage(&policy), "partner": partner });
-        self.parse_record(&policy, &probe)?;
+        let mut probe = Map::new();
+        probe.insert("id".into(), "probe".into());
+        probe.insert("stage".into(), Self::first_stage(&policy).into());
+        probe.insert(what.into(), Value::Object(doc.clone()));
+        self.parse_record(&policy, &Value::Object(probe))?;
+        Ok((id.to_string(), self.doc_of(table, id)?))
+    }
+
+    fn upsert_partner(&mut self, partner: &Map<String, Value>) -> Res<()> {
+        self.vendor(&[Role::Admin], "create or update partners")?;
+        let (id, old) = self.party_doc("partner", "partners", partner)?;
         let name = partner
             .get("name")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let old = self.doc_of("partners", &id)?;
         let doc = Value::Object(partner.clone());
         self.conn.prepare_cached_execute(
             "INSERT INTO partners (id, name, doc) VALUES (?1, ?2, ?3)
@@ -1170,20 +1182,8 @@ impl Cx<'_> {
 
     fn upsert_account(&mut self, account: &Map<String, Value>, direct: bool) -> Res<()> {
         self.vendor(&[Role::Admin], "create or update accounts")?;
-        let policy = self.policy()?;
-        let Some(id) = account
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return refuse("`account.id` is missing or not a text");
-        };
-        let id = id.to_string();
-        let probe =
-            json!({ "id": "probe", "stage": Self::first_stage(&policy), "account": account });
-        self.parse_record(&policy, &probe)?;
+        let (id, old) = self.party_doc("account", "accounts", account)?;
         let (kd, kn, ki) = account_keys(account);
-        let old = self.doc_of("accounts", &id)?;
         self.conn.prepare_cached_execute(
             "INSERT INTO accounts (id, doc, direct, key_domain, key_name, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, direct = excluded.direct,
