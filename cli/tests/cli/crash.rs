@@ -87,10 +87,7 @@ fn submit(db: &Path, lines: &[String], kill_after: Option<(usize, u64)>) -> Vec<
         }
     });
     let mut acked = Vec::new();
-    loop {
-        let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) else {
-            break;
-        };
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(120)) {
         let v: serde_json::Value = serde_json::from_str(&line).expect("answer is JSON");
         let key = v["key"].as_str().unwrap_or_default().to_string();
         assert!(!v["decisions"].as_array().is_some_and(|d| d.is_empty()) || v["outcome"] == "idle");
