@@ -166,15 +166,32 @@ Exit codes:
   2  bad usage (an unsupported shell), or standard output could not be written";
 
 const DEMO_AFTER_HELP: &str = "\
-Generates a seeded, realistic channel program (partners, accounts, opportunities with
-late registrations, inflated stages, stale and pushed deals, duplicates and conflicts),
-runs register / advance / evaluate / close / route_lead decisions with the embedded
-Standard Channel Program policy on a fixed clock, and prints a summary. The same seed
-always prints the same report.
+Plays a seeded channel program through the store (dealflow-store), day by day from
+2026-06-01 to 2026-11-30 (the pipeline builds up over the summer; the quarter under
+review starts 2026-09-01). The embedded Standard Channel Program policy is published
+as the first command, partners and accounts are loaded, then partners open deals,
+record evidence and activities, register (duplicates, channel conflicts and
+direct-owned accounts included), advance (some denied for missing evidence, fixed and
+retried), log co-sell contacts and close won or lost; channel ops reviews the queue
+(most within a few business hours, some late) and submits leads that the offered
+partners accept, decline or let time out; and the clock ticks every business hour
+(09:00-17:00 America/New_York, Mon-Fri), firing escalations, SLA breaches, protection
+expiries and lead timeouts. The summary: commands and decisions, pipeline, registrations
+by final status, review SLA (median and p90 business hours), co-sell utilization,
+commission per partner, lead routing and the decision log's verification.
+
+The same seed always submits the same commands and prints the same report (stdout);
+the elapsed time goes to stderr.
+
+--db PATH keeps the store in a SQLite file (created if missing) instead of memory; a
+file that already holds commands is refused, never appended to. --emit-commands FILE
+writes every submitted command as JSON Lines, each with its key and `at`: submitting
+the lines in order to an empty store rebuilds the same store.
 
 Exit codes:
   0  the demo ran
-  2  the embedded policy or the generated data was rejected (a dealflow bug)";
+  2  the store could not be opened or already holds commands, a file could not be
+     written, or the embedded policy or the generated data was rejected (a dealflow bug)";
 
 const LSP_AFTER_HELP: &str = "\
 Speaks the Language Server Protocol on stdin/stdout for an editor to start: diagnostics
@@ -318,9 +335,10 @@ pub struct InitArgs {
     /// The store file to create.
     #[arg(long, value_name = "PATH")]
     pub db: PathBuf,
-    /// The first policy version (refused when it has errors).
+    /// The first policy version (refused when it has errors); without it the store is
+    /// created empty, for a command stream that publishes its own policy.
     #[arg(long, value_name = "FILE")]
-    pub policy: PathBuf,
+    pub policy: Option<PathBuf>,
     /// When the version takes effect, RFC 3339 (default: from the beginning of time).
     #[arg(long, value_name = "RFC3339")]
     pub effective: Option<String>,
@@ -558,12 +576,24 @@ pub enum TestFormat {
 /// Arguments of `dealflow demo`.
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
-    /// Random seed; the same seed prints the same report.
+    /// Random seed; the same seed submits the same commands and prints the same report.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Number of opportunities to generate.
-    #[arg(long, default_value_t = 300)]
+    /// Number of opportunities partners open (converted leads come on top).
+    #[arg(long, default_value_t = 300, value_parser = demo::parse_opportunities)]
     pub opportunities: usize,
+    /// Number of partners.
+    #[arg(long, default_value_t = 24, value_parser = demo::parse_partners)]
+    pub partners: usize,
+    /// Number of customer accounts (a few CRM duplicates come on top).
+    #[arg(long, default_value_t = 60, value_parser = demo::parse_accounts)]
+    pub accounts: usize,
+    /// Keep the store in this SQLite file (must be new or empty) instead of in memory.
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// Write every submitted command to FILE as JSON Lines (replayable into an empty store).
+    #[arg(long, value_name = "FILE")]
+    pub emit_commands: Option<PathBuf>,
 }
 
 /// Arguments of `dealflow lint`.

@@ -44,6 +44,18 @@ fn open(db: &Path) -> Result<SqliteStore, String> {
     SqliteStore::open_existing(db).map_err(|e| format!("{}: {e}", db.display()))
 }
 
+/// The audience, the instant and the store a read verb needs, or its exit status.
+fn reader(
+    as_: &str,
+    now: Option<&str>,
+    db: &Path,
+) -> Result<(Audience, DateTime<Utc>, SqliteStore), ExitStatus> {
+    let aud = audience(as_).map_err(fail)?;
+    let now = now_of(now).map_err(fail)?;
+    let store = open(db).map_err(fail)?;
+    Ok((aud, now, store))
+}
+
 fn read_policy(file: &Path) -> Result<String, String> {
     std::fs::read_to_string(file).map_err(|e| format!("cannot read `{}`: {e}", file.display()))
 }
@@ -89,7 +101,22 @@ fn report_publish(s: &Submitted) -> ExitStatus {
 
 /// `dealflow init --db PATH --policy FILE [--effective RFC3339]`.
 pub fn init(a: &InitArgs) -> ExitStatus {
-    let source = match read_policy(&a.policy) {
+    let Some(policy_file) = &a.policy else {
+        if a.db.exists() {
+            return fail(format!("{} already exists", a.db.display()));
+        }
+        return match SqliteStore::open(&a.db) {
+            Ok(_) => {
+                println!(
+                    "created {} (empty: no policy published yet)",
+                    a.db.display()
+                );
+                ExitStatus::Success
+            }
+            Err(e) => fail(format!("{}: {e}", a.db.display())),
+        };
+    };
+    let source = match read_policy(policy_file) {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
@@ -117,7 +144,7 @@ pub fn init(a: &InitArgs) -> ExitStatus {
         Err(e) => return fail(e),
         _ => {}
     }
-    let cmd = publish_command("init", &a.policy, &source, effective);
+    let cmd = publish_command("init", policy_file, &source, effective);
     // The first version is published at the instant it takes effect, so that
     // commands dated from then on are decided by it.
     match store.submit(&cmd.to_string(), effective) {
@@ -267,8 +294,7 @@ pub fn submit(a: &SubmitArgs) -> ExitStatus {
     });
     let mut status = ExitStatus::Success;
     let stdout = std::io::stdout();
-    'outer: loop {
-        let Ok(first) = rx.recv() else { break };
+    'outer: while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < a.batch.max(1) {
             match rx.try_recv() {
@@ -509,13 +535,9 @@ pub fn show(a: &ShowArgs) -> ExitStatus {
 
 /// `dealflow queue --db PATH [--now] [--as] [--format]`.
 pub fn queue(a: &QueueArgs) -> ExitStatus {
-    let (aud, now) = match (audience(&a.as_), now_of(a.now.as_deref())) {
-        (Ok(x), Ok(n)) => (x, n),
-        (Err(e), _) | (_, Err(e)) => return fail(e),
-    };
-    let store = match open(&a.db) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let (aud, now, store) = match reader(&a.as_, a.now.as_deref(), &a.db) {
+        Ok(x) => x,
+        Err(status) => return status,
     };
     let q = match store.queue(&aud, now) {
         Ok(q) => q,
@@ -546,13 +568,9 @@ pub fn queue(a: &QueueArgs) -> ExitStatus {
 
 /// `dealflow expiring --db PATH --within DAYS [--now] [--as] [--format]`.
 pub fn expiring(a: &ExpiringArgs) -> ExitStatus {
-    let (aud, now) = match (audience(&a.as_), now_of(a.now.as_deref())) {
-        (Ok(x), Ok(n)) => (x, n),
-        (Err(e), _) | (_, Err(e)) => return fail(e),
-    };
-    let store = match open(&a.db) {
-        Ok(s) => s,
-        Err(e) => return fail(e),
+    let (aud, now, store) = match reader(&a.as_, a.now.as_deref(), &a.db) {
+        Ok(x) => x,
+        Err(status) => return status,
     };
     let within = chrono::Duration::days(i64::from(a.days));
     let rows = match store.expiring(&aud, now, within) {

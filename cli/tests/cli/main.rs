@@ -7,6 +7,7 @@
 )]
 
 mod completions;
+mod crash;
 mod demo;
 mod editors;
 mod eval;
@@ -16,6 +17,7 @@ mod graph;
 mod inputs;
 mod lint;
 mod pipes;
+mod program;
 mod test_cmd;
 
 use std::io::Write;
@@ -72,7 +74,7 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: Option<&str>) -> Run {
 }
 
 /// Every verb of the binary.
-pub const VERBS: [&str; 9] = [
+pub const VERBS: [&str; 19] = [
     "lint",
     "fmt",
     "graph",
@@ -82,6 +84,16 @@ pub const VERBS: [&str; 9] = [
     "explain",
     "completions",
     "lsp",
+    "init",
+    "submit",
+    "tick",
+    "show",
+    "queue",
+    "expiring",
+    "log",
+    "replay",
+    "commission",
+    "policy",
 ];
 
 /// Runs `dealflow ARGS` in `cli/tests`.

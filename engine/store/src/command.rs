@@ -80,9 +80,11 @@ impl Actor {
                             "channel_ops" => Role::ChannelOps,
                             "admin" => Role::Admin,
                             "viewer" => Role::Viewer,
-                            other => return Err(format!(
+                            other => {
+                                return Err(format!(
                                 "unknown role `{other}`; roles are channel_ops, admin and viewer"
-                            )),
+                            ))
+                            }
                         };
                         Ok(Actor::User { user, role })
                     }

@@ -228,18 +228,21 @@ fn first_failed(v: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-fn by_command(log: &[Logged]) -> BTreeMap<(i64, usize), Value> {
+/// Decisions keyed by their command's idempotency key (commands that write nothing
+/// in one run, such as an idle tick, shift sequence numbers, not keys), then by
+/// position within the command.
+fn by_command(log: &[Logged]) -> BTreeMap<(String, usize), Value> {
     let mut out = BTreeMap::new();
-    let mut idx: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut idx: BTreeMap<String, usize> = BTreeMap::new();
     for d in log {
         let v: Value = serde_json::from_str(&d.json).unwrap_or(Value::Null);
-        let c = v
-            .get("command")
-            .and_then(|c| c.get("seq"))
-            .and_then(Value::as_i64)
-            .unwrap_or(0);
-        let i = idx.entry(c).or_default();
-        out.insert((c, *i), v);
+        let c = &v["command"];
+        let k = match c.get("key").and_then(Value::as_str) {
+            Some(k) => k.to_string(),
+            None => format!("#{}", c.get("seq").and_then(Value::as_i64).unwrap_or(0)),
+        };
+        let i = idx.entry(k.clone()).or_default();
+        out.insert((k, *i), v);
         *i += 1;
     }
     out
@@ -278,13 +281,15 @@ pub fn what_if(source: &SqliteStore, candidate: Policy) -> Result<WhatIf, StoreE
         }
         changed += 1;
         let s = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or("none").to_string();
-        let action = x
-            .get("decision")
-            .and_then(|d| d.get("action"))
-            .or_else(|| x.get("kind"))
-            .and_then(Value::as_str)
-            .unwrap_or("?")
-            .to_string();
+        // What was asked: the engine action for an advance (`advance Proposal`), the
+        // command for a refusal, else the decision's kind (register, review, timer...).
+        let kind = x.get("kind").and_then(Value::as_str).unwrap_or("?");
+        let action = match kind {
+            "advance" => x["decision"]["action"].as_str().unwrap_or(kind),
+            "refusal" => x["command"]["type"].as_str().unwrap_or(kind),
+            _ => kind,
+        }
+        .to_string();
         let rule = first_failed(y).or_else(|| first_failed(x));
         let g = groups
             .entry(Change {

@@ -226,6 +226,48 @@ fn a_won_deal_with_an_approved_registration_books_commission_for_its_partner() {
 }
 
 #[test]
+fn a_closed_deal_keeps_its_registration_and_its_protection_never_expires() {
+    let ts = TempStore::new();
+    let s = &ts.store;
+    seed(s);
+    create_opp(
+        s,
+        "OPP-1",
+        "P-ACME",
+        "A-GLOBEX",
+        100_000,
+        "2026-09-02T14:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "r1", "type": "register", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-09-02T15:00:00Z",
+    );
+    assert_eq!(d["outcome"], "approved", "{d:#}");
+    submit(
+        s,
+        json!({"key": "u", "type": "update_opportunity", "by": partner("P-ACME"), "opportunity": "OPP-1", "fields": {"loss_reason": "budget cut"}}),
+        "2026-09-03T15:00:00Z",
+    );
+    let (_, d) = submit(
+        s,
+        json!({"key": "lost", "type": "close_lost", "by": partner("P-ACME"), "opportunity": "OPP-1"}),
+        "2026-09-04T15:00:00Z",
+    );
+    assert_eq!(d["outcome"], "approved", "{d:#}");
+    // Far past the 120-day protection: nothing fires for the closed deal.
+    let (out, _) = submit(
+        s,
+        json!({"type": "tick", "by": "system"}),
+        "2027-03-01T15:00:00Z",
+    );
+    assert!(out.decisions.is_empty(), "{out:#?}");
+    let v = s.opportunity(&Audience::Vendor, "OPP-1").unwrap().unwrap();
+    assert_eq!(v.registrations[0].status, "approved");
+    assert!(v.closed);
+}
+
+#[test]
 fn a_registration_on_another_account_record_of_the_same_customer_is_a_duplicate() {
     let ts = TempStore::new();
     let s = &ts.store;

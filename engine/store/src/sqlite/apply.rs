@@ -47,6 +47,41 @@ fn refuse<T>(msg: impl Into<String>) -> Res<T> {
     Err(Fail::Refused(msg.into()))
 }
 
+/// A routing: the decision, the partner offered, its acceptance deadline and the
+/// policy's reroute limit.
+type Routed = (Decision, Option<String>, Option<DateTime<Utc>>, Option<u32>);
+/// A lead row: document, status, offered to, partners offered so far, reroutes.
+type LeadRow = (Value, String, Option<String>, Vec<String>, u32);
+/// A timer row: id, due, kind, opportunity, registration, lead, data.
+type TimerRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+/// `execute` through the prepared-statement cache.
+trait CachedExecute {
+    fn prepare_cached_execute<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> rusqlite::Result<usize>;
+}
+
+impl CachedExecute for Connection {
+    fn prepare_cached_execute<P: rusqlite::Params>(
+        &self,
+        sql: &str,
+        params: P,
+    ) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
 /// An event: what became true because of a decision.
 struct Ev {
     kind: &'static str,
@@ -197,6 +232,15 @@ pub(super) fn apply(
         );
     }
     if let Some(last) = last_instant(tx)? {
+        if at < last && matches!(cmd.body, Body::Tick) {
+            // Time has already passed this instant: an old tick has nothing to fire
+            // (a resubmitted stream may carry ticks that fired nothing before).
+            return Ok(Submitted {
+                decisions: Vec::new(),
+                repeated: false,
+                refused: false,
+            });
+        }
         if at < last {
             return log_refusal_keyless(
                 tx,
@@ -214,7 +258,7 @@ pub(super) fn apply(
     let policy = policy_at(tx, cache, sub, at)?;
     let sp = tx.unchecked_transaction_savepoint()?;
     let cmd_seq = insert_command(&sp, &key, at, raw)?;
-    sp.execute(
+    sp.prepare_cached_execute(
         "INSERT INTO idempotency (key, command_seq, payload_hash) VALUES (?1, ?2, ?3)",
         params![key, cmd_seq, hash],
     )?;
@@ -253,7 +297,7 @@ pub(super) fn apply(
             drop(sp);
             let sp = tx.unchecked_transaction_savepoint()?;
             let cmd_seq = insert_command(&sp, &key, at, raw)?;
-            sp.execute(
+            sp.prepare_cached_execute(
                 "INSERT INTO idempotency (key, command_seq, payload_hash) VALUES (?1, ?2, ?3)",
                 params![key, cmd_seq, hash],
             )?;
@@ -1033,8 +1077,9 @@ impl Cx<'_> {
         let hash = policy.hash().to_string();
         let cmd_seq: i64 = self
             .conn
-            .query_row("SELECT max(seq) FROM commands", [], |r| r.get(0))?;
-        self.conn.execute(
+            .prepare_cached("SELECT max(seq) FROM commands")?
+            .query_row([], |r| r.get(0))?;
+        self.conn.prepare_cached_execute(
             "INSERT INTO policy_versions (hash, name, source, effective_from, command_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![hash, name, source, ts(effective_from), cmd_seq],
         )?;
@@ -1077,27 +1122,39 @@ impl Cx<'_> {
             .unwrap_or_default()
     }
 
-    fn upsert_partner(&mut self, partner: &Map<String, Value>) -> Res<()> {
-        self.vendor(&[Role::Admin], "create or update partners")?;
+    /// A partner or account document checked against the policy in force (through a
+    /// probe record that carries it): its id and the stored document it replaces.
+    fn party_doc(
+        &self,
+        what: &str,
+        table: &str,
+        doc: &Map<String, Value>,
+    ) -> Res<(String, Option<Value>)> {
         let policy = self.policy()?;
-        let Some(id) = partner
+        let Some(id) = doc
             .get("id")
             .and_then(Value::as_str)
             .filter(|s| !s.trim().is_empty())
         else {
-            return refuse("`partner.id` is missing or not a text");
+            return refuse(format!("`{what}.id` is missing or not a text"));
         };
-        let id = id.to_string();
-        let probe =
-            json!({ "id": "probe", "stage": Self::first_stage(&policy), "partner": partner });
-        self.parse_record(&policy, &probe)?;
+        let mut probe = Map::new();
+        probe.insert("id".into(), "probe".into());
+        probe.insert("stage".into(), Self::first_stage(&policy).into());
+        probe.insert(what.into(), Value::Object(doc.clone()));
+        self.parse_record(&policy, &Value::Object(probe))?;
+        Ok((id.to_string(), self.doc_of(table, id)?))
+    }
+
+    fn upsert_partner(&mut self, partner: &Map<String, Value>) -> Res<()> {
+        self.vendor(&[Role::Admin], "create or update partners")?;
+        let (id, old) = self.party_doc("partner", "partners", partner)?;
         let name = partner
             .get("name")
             .and_then(Value::as_str)
             .map(str::to_string);
-        let old = self.doc_of("partners", &id)?;
         let doc = Value::Object(partner.clone());
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "INSERT INTO partners (id, name, doc) VALUES (?1, ?2, ?3)
              ON CONFLICT (id) DO UPDATE SET name = excluded.name, doc = excluded.doc",
             params![id, name, doc.to_string()],
@@ -1125,21 +1182,9 @@ impl Cx<'_> {
 
     fn upsert_account(&mut self, account: &Map<String, Value>, direct: bool) -> Res<()> {
         self.vendor(&[Role::Admin], "create or update accounts")?;
-        let policy = self.policy()?;
-        let Some(id) = account
-            .get("id")
-            .and_then(Value::as_str)
-            .filter(|s| !s.trim().is_empty())
-        else {
-            return refuse("`account.id` is missing or not a text");
-        };
-        let id = id.to_string();
-        let probe =
-            json!({ "id": "probe", "stage": Self::first_stage(&policy), "account": account });
-        self.parse_record(&policy, &probe)?;
+        let (id, old) = self.party_doc("account", "accounts", account)?;
         let (kd, kn, ki) = account_keys(account);
-        let old = self.doc_of("accounts", &id)?;
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "INSERT INTO accounts (id, doc, direct, key_domain, key_name, key_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (id) DO UPDATE SET doc = excluded.doc, direct = excluded.direct,
                key_domain = excluded.key_domain, key_name = excluded.key_name, key_id = excluded.key_id",
@@ -1241,7 +1286,7 @@ impl Cx<'_> {
         };
         let doc = self.record_doc(&opp, None)?;
         self.parse_record(&policy, &doc)?;
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "INSERT INTO opportunities (id, partner, account, stage, closed, doc, history, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, 0, '{}', '[]', ?5, ?5)",
             params![opp.id, opp.partner, opp.account, opp.stage, ts(self.at)],
@@ -1423,15 +1468,17 @@ impl Cx<'_> {
             .optional()?
             .unwrap_or(false);
         let ids: Vec<String> = if keys_cover_account(policy.ir()) {
+            // Three index lookups on the account identity, then the live
+            // registrations of those accounts' open deals.
             let mut st = self.conn.prepare_cached(
-                // From the account keys (their indexes) to the deals on those accounts
-                // to their registrations: CROSS JOIN keeps SQLite to that order (it
-                // otherwise scanned every live registration of the store).
-                "SELECT DISTINCT o.id FROM accounts a
-                   CROSS JOIN opportunities o ON o.account = a.id
-                   CROSS JOIN registrations r ON r.opportunity = o.id
-                 WHERE (a.key_domain = ?2 OR a.key_name = ?3 OR a.key_id = ?4)
-                   AND r.status IN ('pending', 'approved') AND o.closed = 0 AND o.id != ?1
+                "WITH acc AS (
+                     SELECT id FROM accounts WHERE key_domain = ?2
+                     UNION SELECT id FROM accounts WHERE key_name = ?3
+                     UNION SELECT id FROM accounts WHERE key_id = ?4)
+                 SELECT DISTINCT o.id FROM acc
+                   JOIN opportunities o ON o.account = acc.id
+                   JOIN registrations r ON r.opportunity = o.id
+                 WHERE r.status IN ('pending', 'approved') AND o.closed = 0 AND o.id != ?1
                  ORDER BY o.id",
             )?;
             let rows = st.query_map(params![opp.id, kd, kn, ki], |r| r.get(0))?;
@@ -1466,6 +1513,17 @@ impl Cx<'_> {
             direct_accounts,
             ..Context::default()
         })
+    }
+
+    /// A closed deal needs no protection any more: its expiry timer is cancelled (the
+    /// registration keeps its status; closed deals are never compared for conflicts).
+    fn end_protection_timers(&self, opportunity: &str) -> Res<()> {
+        self.conn
+            .prepare_cached(
+                "UPDATE timers SET state = 'cancelled' WHERE opportunity = ?1 AND kind = 'protection_expiry' AND state = 'due'",
+            )?
+            .execute([opportunity])?;
+        Ok(())
     }
 
     fn cancel_timers(&self, registration: &str) -> Res<()> {
@@ -1531,7 +1589,7 @@ impl Cx<'_> {
             .and_then(parse_rfc);
         let review = eff.and_then(|e| e.review.as_ref());
         let deadline = review.and_then(|r| parse_rfc(&r.deadline));
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "INSERT INTO registrations (id, opportunity, partner, status, submitted_at, approved_at, decided_at,
                protected_until, extensions, review_deadline, late, decision_seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0, ?9, ?10, ?11)",
@@ -1669,7 +1727,7 @@ impl Cx<'_> {
                     }
                     Err(_) => None,
                 };
-                self.conn.execute(
+                self.conn.prepare_cached_execute(
                     "UPDATE registrations SET status = 'approved', approved_at = ?2, decided_at = ?2, protected_until = ?3 WHERE id = ?1",
                     params![reg.id, ts(self.at), until.map(ts)],
                 )?;
@@ -1700,7 +1758,7 @@ impl Cx<'_> {
                 } else {
                     ("returned", "registration_returned")
                 };
-                self.conn.execute(
+                self.conn.prepare_cached_execute(
                     "UPDATE registrations SET status = ?2, decided_at = ?3 WHERE id = ?1",
                     params![reg.id, status, ts(self.at)],
                 )?;
@@ -1729,7 +1787,7 @@ impl Cx<'_> {
                 "opportunity `{id}` has no pending or approved registration to withdraw"
             ));
         };
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "UPDATE registrations SET status = 'withdrawn', decided_at = ?2 WHERE id = ?1",
             params![reg.id, ts(self.at)],
         )?;
@@ -1781,6 +1839,7 @@ impl Cx<'_> {
             opp.stage = to.to_string();
             if let Some(st) = to_stage.filter(|s| s.kind != StageKind::Open) {
                 opp.closed = true;
+                self.end_protection_timers(id)?;
                 let won = st.kind == StageKind::Won;
                 opp.history.push(json!({ "at": ts(self.at), "type": "closed", "outcome": if won { "won" } else { "lost" } }));
             }
@@ -1796,11 +1855,11 @@ impl Cx<'_> {
                     e.extensions,
                     e.protected_until.as_deref().and_then(parse_rfc),
                 ) {
-                    self.conn.execute(
+                    self.conn.prepare_cached_execute(
                         "UPDATE registrations SET extensions = ?2, protected_until = ?3 WHERE id = ?1",
                         params![r.id, n, ts(until)],
                     )?;
-                    self.conn.execute(
+                    self.conn.prepare_cached_execute(
                         "UPDATE timers SET state = 'cancelled' WHERE registration = ?1 AND kind = 'protection_expiry' AND state = 'due'",
                         [&r.id],
                     )?;
@@ -1878,6 +1937,7 @@ impl Cx<'_> {
             opp.history.push(json!({ "at": ts(self.at), "type": "closed", "outcome": if won { "won" } else { "lost" } }));
             opp.stage = to.clone();
             opp.closed = true;
+            self.end_protection_timers(id)?;
             self.save_opp(&opp)?;
             out.events.push(ev(
                 "stage_changed",
@@ -2002,6 +2062,17 @@ impl Cx<'_> {
                 cosell_usage: usage,
                 ..Context::default()
             };
+            // The no-trace path says how many pools would assign; when none would
+            // and the deal holds none, nothing changes and no explanation is needed.
+            if held.is_empty()
+                && policy
+                    .decide_fast(&rec, &Action::Evaluate, &ctx, self.at)
+                    .summary
+                    .cosell_assigned
+                    == 0
+            {
+                return Ok(());
+            }
             let (d, pv) = self.decide(
                 &policy,
                 &rec,
@@ -2027,7 +2098,7 @@ impl Cx<'_> {
                 .map(|(_, p)| *p)
                 .unwrap_or(ir::Period::Week);
             let period = period(&policy, per, self.at);
-            self.conn.execute(
+            self.conn.prepare_cached_execute(
                 "INSERT INTO cosell_assignments (opportunity, pool, period, assigned_at, decision_seq) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![id, pool, period, ts(self.at), seq],
             )?;
@@ -2039,7 +2110,7 @@ impl Cx<'_> {
             ));
         }
         for pool in held.iter().filter(|p| !wanted.contains(p)) {
-            self.conn.execute(
+            self.conn.prepare_cached_execute(
                 "UPDATE cosell_assignments SET released_at = ?3 WHERE opportunity = ?1 AND pool = ?2 AND released_at IS NULL",
                 params![id, pool, ts(self.at)],
             )?;
@@ -2088,12 +2159,7 @@ impl Cx<'_> {
 
     /// Routes a lead to the best partner not yet offered it; returns the decision,
     /// the chosen partner and its acceptance deadline.
-    fn route(
-        &self,
-        policy: &Policy,
-        lead: &Value,
-        exclude: &[String],
-    ) -> Res<(Decision, Option<String>, Option<DateTime<Utc>>, Option<u32>)> {
+    fn route(&self, policy: &Policy, lead: &Value, exclude: &[String]) -> Res<Routed> {
         let partners: Vec<Value> = self
             .all_partners()?
             .into_iter()
@@ -2143,6 +2209,10 @@ impl Cx<'_> {
         ))))
     }
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one call site per way a lead is (re)offered; each passes every piece"
+    )]
     fn offer(
         &mut self,
         policy: &Policy,
@@ -2176,7 +2246,7 @@ impl Cx<'_> {
         if let Some(p) = &to {
             offered.push(p.clone());
         }
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "UPDATE leads SET status = ?2, offered_to = ?3, offered = ?4, reroutes = ?5, reroute_at_most = coalesce(?6, reroute_at_most), accept_by = ?7 WHERE id = ?1",
             params![
                 lead_id,
@@ -2263,7 +2333,7 @@ impl Cx<'_> {
             return refuse(format!("lead `{id}` was already submitted"));
         }
         let doc = Value::Object(lead.clone());
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "INSERT INTO leads (id, doc, status, offered, submitted_at) VALUES (?1, ?2, 'unrouted', '[]', ?3)",
             params![id, doc.to_string(), ts(self.at)],
         )?;
@@ -2279,7 +2349,7 @@ impl Cx<'_> {
         )
     }
 
-    fn load_lead(&self, id: &str) -> Res<(Value, String, Option<String>, Vec<String>, u32)> {
+    fn load_lead(&self, id: &str) -> Res<LeadRow> {
         let row: Option<(String, String, Option<String>, String, u32)> = self
             .conn
             .query_row(
@@ -2311,7 +2381,7 @@ impl Cx<'_> {
     fn decline_lead(&mut self, id: &str, reason: Option<&str>) -> Res<()> {
         let policy = self.policy()?;
         let (doc, mut offered, reroutes, me) = self.offered_to_me(id)?;
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "UPDATE timers SET state = 'cancelled' WHERE lead = ?1 AND state = 'due'",
             [id],
         )?;
@@ -2345,7 +2415,7 @@ impl Cx<'_> {
     fn accept_lead(&mut self, id: &str, account: Option<&str>) -> Res<()> {
         let policy = self.policy()?;
         let (doc, _offered, _reroutes, me) = self.offered_to_me(id)?;
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "UPDATE timers SET state = 'cancelled' WHERE lead = ?1 AND state = 'due'",
             [id],
         )?;
@@ -2402,7 +2472,7 @@ impl Cx<'_> {
             }
             let rdoc = self.record_doc(&opp, None)?;
             self.parse_record(&policy, &rdoc)?;
-            self.conn.execute(
+            self.conn.prepare_cached_execute(
                 "INSERT INTO opportunities (id, partner, account, stage, closed, doc, history, created_at, updated_at)
                  VALUES (?1, ?2, ?3, ?4, 0, '{}', '[]', ?5, ?5)",
                 params![opp.id, opp.partner, opp.account, opp.stage, ts(self.at)],
@@ -2416,7 +2486,7 @@ impl Cx<'_> {
             ));
             opportunity = Some(opp_id);
         }
-        self.conn.execute(
+        self.conn.prepare_cached_execute(
             "UPDATE leads SET status = 'accepted', opportunity = ?2 WHERE id = ?1",
             params![id, opportunity],
         )?;
@@ -2474,15 +2544,7 @@ impl Cx<'_> {
         // Bounded: each firing marks its timer; new timers are always later than now
         // or fire in this same loop.
         for _ in 0..10_000_000u32 {
-            let next: Option<(
-                i64,
-                String,
-                String,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                String,
-            )> = self
+            let next: Option<TimerRow> = self
                 .conn
                 .prepare_cached(
                     "SELECT id, due, kind, opportunity, registration, lead, data FROM timers
@@ -2569,7 +2631,7 @@ impl Cx<'_> {
                             .and_then(Value::as_str)
                             .unwrap_or("")
                             .to_string();
-                        self.conn.execute(
+                        self.conn.prepare_cached_execute(
                             "UPDATE registrations SET escalated_to = ?2 WHERE id = ?1",
                             params![reg_id, to],
                         )?;
@@ -2580,12 +2642,13 @@ impl Cx<'_> {
                             Some(opp_id),
                             json!({ "registration": reg_id, "to": to, "step": data.get("step") }),
                         );
+                        // Whom the vendor escalated to is its internal business.
                         e.partner_visible = false;
                         out.events.push(e);
                     }
                     "review_breach" if r.status == "pending" => {
                         let by = working_seconds(&policy, due, self.at);
-                        self.conn.execute(
+                        self.conn.prepare_cached_execute(
                             "UPDATE registrations SET breached = 1 WHERE id = ?1",
                             [reg_id],
                         )?;
@@ -2606,7 +2669,7 @@ impl Cx<'_> {
                         {
                             return Ok(());
                         }
-                        self.conn.execute(
+                        self.conn.prepare_cached_execute(
                             "UPDATE registrations SET status = 'expired', decided_at = ?2 WHERE id = ?1",
                             params![reg_id, ts(due)],
                         )?;

@@ -127,6 +127,8 @@ impl SqliteStore {
             }
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // Savepoint journals and sort spills stay in memory instead of temp files.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         let sync = match durability {
             Durability::Full => "FULL",
             Durability::Normal => "NORMAL",

@@ -185,7 +185,7 @@ pub(super) fn queue(
             submitted_at,
             deadline,
             waited_business_hours: hours(waited),
-            // Who it was escalated to is the vendor's internal business.
+            // Whom it was escalated to is the vendor's internal business.
             escalated_to: if viewer.is_some() { None } else { escalated_to },
             breached,
         });
