@@ -1469,15 +1469,17 @@ impl Cx<'_> {
             .unwrap_or(false);
         let ids: Vec<String> = if keys_cover_account(policy.ir()) {
             // Three index lookups on the account identity, then the live
-            // registrations of those accounts' open deals.
+            // registrations of those accounts' open deals. CROSS JOIN keeps SQLite
+            // to that order: with plain JOINs it starts from the status index and
+            // scans every live registration of the store.
             let mut st = self.conn.prepare_cached(
                 "WITH acc AS (
                      SELECT id FROM accounts WHERE key_domain = ?2
                      UNION SELECT id FROM accounts WHERE key_name = ?3
                      UNION SELECT id FROM accounts WHERE key_id = ?4)
                  SELECT DISTINCT o.id FROM acc
-                   JOIN opportunities o ON o.account = acc.id
-                   JOIN registrations r ON r.opportunity = o.id
+                   CROSS JOIN opportunities o ON o.account = acc.id
+                   CROSS JOIN registrations r ON r.opportunity = o.id
                  WHERE r.status IN ('pending', 'approved') AND o.closed = 0 AND o.id != ?1
                  ORDER BY o.id",
             )?;
