@@ -12,7 +12,7 @@ use dealflow_dsl::SourceFile;
 use dealflow_engine::{Audience, Policy};
 use dealflow_store::replay;
 use dealflow_store::sqlite::SqliteStore;
-use dealflow_store::{Store, StoreError, Submitted};
+use dealflow_store::{Store, Submitted};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 
@@ -876,10 +876,4 @@ pub fn commission(a: &CommissionArgs) -> ExitStatus {
         println!("no commission booked between {} and {}", a.from, a.to);
     }
     ExitStatus::Success
-}
-
-impl From<StoreError> for ExitStatus {
-    fn from(_: StoreError) -> ExitStatus {
-        ExitStatus::Error
-    }
 }

@@ -190,7 +190,7 @@ pub(super) fn apply(
         Ok(c) => c,
         Err((message, env)) => {
             let at = env.at.unwrap_or(now);
-            return log_refusal(tx, raw, &env, at, message);
+            return log_refusal_keyless(tx, raw, &env, at, message);
         }
     };
     let at = cmd.at.unwrap_or(now);
@@ -367,16 +367,6 @@ fn refusal_out(cmd: &Command, message: String) -> Out {
         message: Some(message),
         ..Out::default()
     }
-}
-
-fn log_refusal(
-    tx: &Transaction<'_>,
-    raw: &str,
-    env: &Envelope,
-    at: DateTime<Utc>,
-    message: String,
-) -> Result<Submitted, StoreError> {
-    log_refusal_keyless(tx, raw, env, at, message)
 }
 
 /// Logs a command that was refused before it could be read or checked (no
@@ -1027,6 +1017,18 @@ impl Cx<'_> {
         }
     }
 
+    /// Stores a new opportunity once it fits the policy's record schema.
+    fn insert_opp(&self, policy: &Policy, opp: &OppRow) -> Res<()> {
+        let doc = self.record_doc(opp, None)?;
+        self.parse_record(policy, &doc)?;
+        self.conn.prepare_cached_execute(
+            "INSERT INTO opportunities (id, partner, account, stage, closed, doc, history, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 0, '{}', '[]', ?5, ?5)",
+            params![opp.id, opp.partner, opp.account, opp.stage, ts(self.at)],
+        )?;
+        self.save_opp(opp)
+    }
+
     fn save_opp(&self, opp: &OppRow) -> Res<()> {
         let doc = json!({ "fields": opp.fields, "line_items": opp.line_items });
         self.conn
@@ -1284,14 +1286,7 @@ impl Cx<'_> {
             line_items: o.line_items.clone(),
             history,
         };
-        let doc = self.record_doc(&opp, None)?;
-        self.parse_record(&policy, &doc)?;
-        self.conn.prepare_cached_execute(
-            "INSERT INTO opportunities (id, partner, account, stage, closed, doc, history, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, 0, '{}', '[]', ?5, ?5)",
-            params![opp.id, opp.partner, opp.account, opp.stage, ts(self.at)],
-        )?;
-        self.save_opp(&opp)?;
+        self.insert_opp(&policy, &opp)?;
         self.push(Out {
             kind: "opportunity",
             outcome: "recorded".into(),
@@ -2472,14 +2467,7 @@ impl Cx<'_> {
             if exists {
                 return refuse(format!("opportunity `{opp_id}` already exists"));
             }
-            let rdoc = self.record_doc(&opp, None)?;
-            self.parse_record(&policy, &rdoc)?;
-            self.conn.prepare_cached_execute(
-                "INSERT INTO opportunities (id, partner, account, stage, closed, doc, history, created_at, updated_at)
-                 VALUES (?1, ?2, ?3, ?4, 0, '{}', '[]', ?5, ?5)",
-                params![opp.id, opp.partner, opp.account, opp.stage, ts(self.at)],
-            )?;
-            self.save_opp(&opp)?;
+            self.insert_opp(&policy, &opp)?;
             events.push(ev(
                 "lead_converted",
                 self.at,
