@@ -504,7 +504,18 @@ impl<'a> Parser<'a> {
 
     fn wrong_type(&mut self, path: &str, expected: &str, v: &Node) {
         if let Node::Bad(why) = v {
-            self.err(path, RecordErrorKind::InvalidValue, why.to_string(), None);
+            if path.is_empty() {
+                // The whole document is the unreadable value (a tagged root): it is
+                // not the map a record or context must be, and no path narrows it.
+                self.err(
+                    path,
+                    RecordErrorKind::WrongType,
+                    format!("expected {expected} as the document: {why}"),
+                    None,
+                );
+            } else {
+                self.err(path, RecordErrorKind::InvalidValue, why.to_string(), None);
+            }
             return;
         }
         self.err(

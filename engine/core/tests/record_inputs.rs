@@ -242,6 +242,25 @@ fn yaml_non_numbers_and_tags_are_refused_with_their_path() {
     assert!(only(&e, "line_items[0]").message.contains("`!item`"), "{e}");
 }
 
+/// A tag on the whole document (found by the arbitrary-bytes property: `!\t\x01`)
+/// is a document-level error: it names the tag and that a map was expected, in records
+/// and contexts alike.
+#[test]
+fn yaml_tags_on_the_whole_document_are_refused_as_not_a_map() {
+    let p = typed();
+    for doc in ["!\t\u{1}", "!order { fields: {} }", "!!map {}", "!x [1, 2]"] {
+        for r in [
+            p.parse_record_yaml(doc).map(|_| ()),
+            p.parse_context_yaml(doc).map(|_| ()),
+        ] {
+            let e = r.expect_err(doc);
+            let err = only(&e, "");
+            assert_eq!(err.kind, RecordErrorKind::WrongType, "{doc}: {err}");
+            assert!(err.message.contains("a map"), "{doc}: {err}");
+        }
+    }
+}
+
 // --- ranges --------------------------------------------------------------------
 
 #[test]
