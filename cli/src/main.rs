@@ -17,6 +17,7 @@ mod inputs;
 mod lint;
 mod lsp;
 mod program;
+mod serve;
 mod term;
 mod test_cmd;
 
@@ -243,6 +244,12 @@ enum Command {
     /// Create a program store (SQLite) and publish its first policy version.
     #[command(after_help = STORE_AFTER_HELP)]
     Init(InitArgs),
+    /// Run the decision service (HTTP API, docs/service.md) on a store.
+    #[command(after_help = SERVE_AFTER_HELP)]
+    Serve(serve::ServeArgs),
+    /// Create, revoke and list the service's API tokens.
+    #[command(after_help = STORE_AFTER_HELP)]
+    Token(serve::TokenArgs),
     /// Apply commands (JSON Lines, docs/commands.md) to a store; one answer line per command.
     #[command(after_help = SUBMIT_AFTER_HELP)]
     Submit(SubmitArgs),
@@ -271,6 +278,16 @@ enum Command {
     #[command(after_help = STORE_AFTER_HELP)]
     Policy(PolicyArgs),
 }
+
+const SERVE_AFTER_HELP: &str = "\
+Serves the HTTP API of docs/service.md on the store: commands, reads, the review queue,
+policies, replay and stateless decisions, with bearer tokens from `dealflow token
+create`. Timers are ticked on start-up and every minute. SIGTERM or SIGINT stops it:
+no new connections, requests in flight finish (10 s at most), the store is closed.
+
+Exit codes:
+  0  stopped cleanly
+  2  could not start: no store at the path, address in use, bad arguments";
 
 const STORE_AFTER_HELP: &str = "\
 The store is a SQLite file created by `dealflow init`. Reads take `--as vendor` (the
@@ -669,6 +686,8 @@ fn main() -> ExitCode {
         Command::Completions(args) => completions::run(&args),
         Command::Lsp => lsp::run(),
         Command::Init(a) => program::init(&a),
+        Command::Serve(a) => serve::serve(&a),
+        Command::Token(a) => serve::token(&a),
         Command::Submit(a) => program::submit(&a),
         Command::Tick(a) => program::tick(&a),
         Command::Show(a) => program::show(&a),

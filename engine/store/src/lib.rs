@@ -37,7 +37,8 @@ pub use command::{Actor, Body, Command, Role, Verdict};
 pub use dealflow_engine::Audience;
 use serde::Serialize;
 pub use view::{
-    CommissionLine, LoggedCommand, OpportunityView, QueueEntry, RegistrationView, Verify,
+    CommissionLine, Grant, LeadView, ListQuery, LoggedCommand, OpportunitySummary, OpportunityView,
+    PolicyVersion, QueueEntry, RegistrationView, TokenInfo, Verify,
 };
 
 /// What can go wrong in the store itself (never a refused command: a refusal is a
@@ -65,6 +66,29 @@ pub struct Logged {
     pub outcome: String,
     /// The decision document (canonical JSON, as hashed into the log).
     pub json: String,
+    /// What was decided (the decision's `kind`: register, advance, timer, refusal...).
+    #[serde(skip)]
+    pub kind: String,
+    /// The partner the decision is about, if any (who may see `partner_json`).
+    #[serde(skip)]
+    pub partner: Option<String>,
+    /// The partner's view of the decision (redacted), when it has a partner.
+    #[serde(skip)]
+    pub partner_json: Option<String>,
+}
+
+impl Logged {
+    /// The document as `audience` may see it: the vendor's, or the partner's own
+    /// redacted view (`None` when the decision is not about that partner).
+    pub fn for_audience(&self, audience: &Audience) -> Option<&str> {
+        match audience {
+            Audience::Vendor => Some(&self.json),
+            Audience::Partner(p) if self.partner.as_deref() == Some(p.as_str()) => {
+                self.partner_json.as_deref()
+            }
+            Audience::Partner(_) => None,
+        }
+    }
 }
 
 /// The answer to one submitted command: its decisions (a tick may fire several
@@ -76,6 +100,9 @@ pub struct Submitted {
     pub repeated: bool,
     /// The command was refused (bad input, unknown record, wrong role, reused key).
     pub refused: bool,
+    /// Refused because its idempotency key was used before with another payload.
+    #[serde(skip)]
+    pub reused_key: bool,
 }
 
 /// The system of record. Every read takes the audience it answers for: a partner
@@ -135,4 +162,75 @@ pub trait Store: Send + Sync {
 
     /// The command log, in order (what replay feeds to a fresh store).
     fn commands(&self) -> Result<Vec<LoggedCommand>, StoreError>;
+
+    /// Opportunities the audience may see, in id order after `q.after`, filtered by
+    /// `stage`, `partner`, `status` (`open` or `closed`) and `flag` (a hygiene flag
+    /// of the policy in force at `now`).
+    fn opportunities(
+        &self,
+        audience: &Audience,
+        q: &ListQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<OpportunitySummary>, StoreError>;
+
+    /// Registrations the audience may see, in id order after `q.after`, filtered by
+    /// `status` and `partner`.
+    fn registrations(
+        &self,
+        audience: &Audience,
+        q: &ListQuery,
+    ) -> Result<Vec<RegistrationView>, StoreError>;
+
+    /// Leads: all for the vendor, those offered to or accepted by a partner for it.
+    fn leads(&self, audience: &Audience, q: &ListQuery) -> Result<Vec<LeadView>, StoreError>;
+
+    /// One lead, when the audience may see it.
+    fn lead(&self, audience: &Audience, id: &str) -> Result<Option<LeadView>, StoreError>;
+
+    /// One logged decision in the audience's view, when it may see it.
+    fn decision(&self, audience: &Audience, seq: u64) -> Result<Option<Logged>, StoreError>;
+
+    /// Decisions in log order after `q.after` (a sequence number), filtered by `kind`
+    /// (the action), `status` (the outcome), `partner` and `opportunity`.
+    fn decisions_where(
+        &self,
+        audience: &Audience,
+        q: &ListQuery,
+    ) -> Result<Vec<Logged>, StoreError>;
+
+    /// Every published policy version, oldest first.
+    fn policy_versions(&self) -> Result<Vec<PolicyVersion>, StoreError>;
+
+    /// The compiled policy version with this hash, if one was published.
+    fn policy_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<std::sync::Arc<dealflow_engine::Policy>>, StoreError>;
+
+    /// Issues an API token; returns its id and the secret (shown once; only its
+    /// SHA-256 is stored).
+    fn create_token(
+        &self,
+        grant: &Grant,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), StoreError>;
+
+    /// What a secret grants, unless unknown or revoked.
+    fn authenticate(&self, secret: &str) -> Result<Option<(String, Grant)>, StoreError>;
+
+    /// Revokes a token by id; false when there is no such live token.
+    fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Every token (never the secrets).
+    fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Decides a command as `candidate` would, against the store as it stands, and
+    /// writes nothing (shadow mode).
+    fn shadow(
+        &self,
+        command: &str,
+        now: DateTime<Utc>,
+        candidate: &std::sync::Arc<dealflow_engine::Policy>,
+    ) -> Result<Submitted, StoreError>;
 }

@@ -19,7 +19,7 @@ use crate::{Audience, Logged, Store, StoreError};
 const CHUNK: usize = 1000;
 
 /// Replays `commands` into `target` (a fresh store).
-fn feed(target: &SqliteStore, source: &SqliteStore) -> Result<usize, StoreError> {
+fn feed(target: &SqliteStore, source: &dyn Store) -> Result<usize, StoreError> {
     let commands = source.commands()?;
     let mut chunk: Vec<(String, DateTime<Utc>)> = Vec::with_capacity(CHUNK);
     let mut n = 0;
@@ -64,7 +64,7 @@ pub struct Identity {
 }
 
 /// Replays the store's command log and compares every decision.
-pub fn verify_replay(source: &SqliteStore) -> Result<Identity, StoreError> {
+pub fn verify_replay(source: &dyn Store) -> Result<Identity, StoreError> {
     let fresh = SqliteStore::open_in_memory()?;
     let commands = feed(&fresh, source)?;
     let a = source.decisions(&Audience::Vendor, 0, usize::MAX)?;
@@ -249,8 +249,8 @@ fn by_command(log: &[Logged]) -> BTreeMap<(String, usize), Value> {
 }
 
 /// Replays the log twice (as recorded, and with `candidate`) and compares.
-pub fn what_if(source: &SqliteStore, candidate: Policy) -> Result<WhatIf, StoreError> {
-    let Some(replaced) = source.latest_policy_hash()? else {
+pub fn what_if(source: &dyn Store, candidate: Policy) -> Result<WhatIf, StoreError> {
+    let Some(replaced) = source.policy_versions()?.pop().map(|v| v.hash) else {
         return Err(StoreError::Invalid(
             "the store has no published policy to compare with".into(),
         ));

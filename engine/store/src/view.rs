@@ -84,3 +84,72 @@ pub struct LoggedCommand {
     pub at: String,
     pub raw: String,
 }
+
+/// What a list read asks for: a cursor, a page size and the filters each list
+/// understands (others are ignored).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Return items after this cursor (an id, or a decision sequence number).
+    pub after: Option<String>,
+    pub limit: usize,
+    pub stage: Option<String>,
+    pub partner: Option<String>,
+    pub status: Option<String>,
+    pub flag: Option<String>,
+    pub kind: Option<String>,
+    pub opportunity: Option<String>,
+}
+
+/// One row of the opportunity list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OpportunitySummary {
+    pub id: String,
+    pub stage: String,
+    pub closed: bool,
+    pub partner: Option<String>,
+    pub account: String,
+    pub updated_at: String,
+}
+
+/// A lead as the store keeps it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LeadView {
+    pub id: String,
+    /// offered, accepted, unrouted or exhausted.
+    pub status: String,
+    pub offered_to: Option<String>,
+    pub accept_by: Option<String>,
+    pub opportunity: Option<String>,
+    pub submitted_at: String,
+    /// The lead record; only the vendor sees the routing history (`offered`).
+    pub lead: Value,
+    pub offered: Option<Value>,
+}
+
+/// A published policy version.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PolicyVersion {
+    pub version: u64,
+    pub hash: String,
+    pub name: String,
+    pub effective_from: String,
+    pub command_seq: u64,
+}
+
+/// Whom a token speaks for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Grant {
+    Partner(String),
+    Vendor(crate::Role),
+}
+
+/// A token as listed (never its secret).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TokenInfo {
+    pub id: String,
+    pub grant: Grant,
+    pub name: Option<String>,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+}

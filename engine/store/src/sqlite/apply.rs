@@ -26,6 +26,9 @@ use crate::{Logged, StoreError, Submitted};
 /// Why a command did not go through.
 enum Fail {
     Refused(String),
+    /// Refused because the record is unknown to the one who asked (or belongs to
+    /// another partner, which the asker must not learn).
+    NotFound(String),
     Store(StoreError),
 }
 
@@ -45,6 +48,10 @@ type Res<T> = Result<T, Fail>;
 
 fn refuse<T>(msg: impl Into<String>) -> Res<T> {
     Err(Fail::Refused(msg.into()))
+}
+
+fn not_found<T>(msg: impl Into<String>) -> Res<T> {
+    Err(Fail::NotFound(msg.into()))
 }
 
 /// A routing: the decision, the partner offered, its acceptance deadline and the
@@ -144,11 +151,36 @@ pub(super) fn policy_at(
     if let Some(s) = sub.filter(|s| s.replaces == hash) {
         return Ok(Some(s.policy.clone()));
     }
+    compiled(conn, cache, id, hash).map(Some)
+}
+
+/// The published version with this hash, compiled (cached).
+pub(super) fn policy_by_hash(
+    conn: &Connection,
+    cache: &Mutex<HashMap<String, Arc<Policy>>>,
+    hash: &str,
+) -> Result<Option<Arc<Policy>>, StoreError> {
+    let id: Option<i64> = conn
+        .prepare_cached("SELECT id FROM policy_versions WHERE hash = ?1 ORDER BY id LIMIT 1")?
+        .query_row([hash], |r| r.get(0))
+        .optional()?;
+    match id {
+        None => Ok(None),
+        Some(id) => compiled(conn, cache, id, hash.to_string()).map(Some),
+    }
+}
+
+fn compiled(
+    conn: &Connection,
+    cache: &Mutex<HashMap<String, Arc<Policy>>>,
+    id: i64,
+    hash: String,
+) -> Result<Arc<Policy>, StoreError> {
     let mut cache = cache
         .lock()
         .map_err(|_| StoreError::Invalid("the policy cache was poisoned".into()))?;
     if let Some(p) = cache.get(&hash) {
-        return Ok(Some(p.clone()));
+        return Ok(p.clone());
     }
     let (name, source): (String, String) = conn.query_row(
         "SELECT name, source FROM policy_versions WHERE id = ?1",
@@ -162,7 +194,7 @@ pub(super) fn policy_at(
     })?;
     let policy = Arc::new(policy);
     cache.insert(hash, policy.clone());
-    Ok(Some(policy))
+    Ok(policy)
 }
 
 /// Applies one command inside the caller's transaction.
@@ -218,9 +250,10 @@ pub(super) fn apply(
                 decisions,
                 repeated: true,
                 refused,
+                reused_key: false,
             });
         }
-        return log_refusal_keyless(
+        let mut out = log_refusal_keyless(
             tx,
             raw,
             &env,
@@ -229,7 +262,9 @@ pub(super) fn apply(
                 "idempotency key `{key}` was already used by command {seq} with another payload; \
                  use a new key for a new command"
             ),
-        );
+        )?;
+        out.reused_key = true;
+        return Ok(out);
     }
     if let Some(last) = last_instant(tx)? {
         if at < last && matches!(cmd.body, Body::Tick) {
@@ -239,6 +274,7 @@ pub(super) fn apply(
                 decisions: Vec::new(),
                 repeated: false,
                 refused: false,
+                reused_key: false,
             });
         }
         if at < last {
@@ -281,6 +317,7 @@ pub(super) fn apply(
                 decisions: Vec::new(),
                 repeated: false,
                 refused: false,
+                reused_key: false,
             })
         }
         Ok(()) => {
@@ -290,27 +327,52 @@ pub(super) fn apply(
                 decisions: logged,
                 repeated: false,
                 refused: false,
+                reused_key: false,
             })
         }
         Err(Fail::Store(e)) => Err(e),
         Err(Fail::Refused(message)) => {
             drop(sp);
-            let sp = tx.unchecked_transaction_savepoint()?;
-            let cmd_seq = insert_command(&sp, &key, at, raw)?;
-            sp.prepare_cached_execute(
-                "INSERT INTO idempotency (key, command_seq, payload_hash) VALUES (?1, ?2, ?3)",
-                params![key, cmd_seq, hash],
-            )?;
-            let out = refusal_out(&cmd, message);
-            let logged = append(&sp, cmd_seq, &env, at, vec![out])?;
-            sp.commit()?;
-            Ok(Submitted {
-                decisions: logged,
-                repeated: false,
-                refused: true,
-            })
+            log_refused(tx, &env, &cmd, &hash, raw, message, false)
+        }
+        Err(Fail::NotFound(message)) => {
+            drop(sp);
+            log_refused(tx, &env, &cmd, &hash, raw, message, true)
         }
     }
+}
+
+/// Logs a command the store refused after reading it (its own savepoint, with its
+/// idempotency key, so a retry gets the same refusal).
+fn log_refused(
+    tx: &Transaction<'_>,
+    env: &Envelope,
+    cmd: &Command,
+    hash: &str,
+    raw: &str,
+    message: String,
+    not_found: bool,
+) -> Result<Submitted, StoreError> {
+    let key = env.key.as_deref().unwrap_or("");
+    let at = env.at.unwrap_or_default();
+    let sp = tx.unchecked_transaction_savepoint()?;
+    let cmd_seq = insert_command(&sp, key, at, raw)?;
+    sp.prepare_cached_execute(
+        "INSERT INTO idempotency (key, command_seq, payload_hash) VALUES (?1, ?2, ?3)",
+        params![key, cmd_seq, hash],
+    )?;
+    let mut out = refusal_out(cmd, message);
+    if not_found {
+        out.extra.insert("not_found".into(), Value::Bool(true));
+    }
+    let logged = append(&sp, cmd_seq, env, at, vec![out])?;
+    sp.commit()?;
+    Ok(Submitted {
+        decisions: logged,
+        repeated: false,
+        refused: true,
+        reused_key: false,
+    })
 }
 
 /// A savepoint over a transaction borrowed immutably (rusqlite's `savepoint` wants
@@ -406,6 +468,7 @@ fn log_refusal_keyless(
         decisions: logged,
         repeated: false,
         refused: true,
+        reused_key: false,
     })
 }
 
@@ -440,13 +503,16 @@ fn next_decision_seq(conn: &Connection) -> Result<u64, StoreError> {
 
 fn logged_of(conn: &Connection, cmd_seq: i64) -> Result<Vec<Logged>, StoreError> {
     let mut st = conn.prepare_cached(
-        "SELECT seq, outcome, body FROM decisions WHERE command_seq = ?1 ORDER BY seq",
+        "SELECT seq, outcome, body, partner, partner_body, kind FROM decisions WHERE command_seq = ?1 ORDER BY seq",
     )?;
     let rows = st.query_map([cmd_seq], |r| {
         Ok(Logged {
             seq: r.get::<_, i64>(0)?.try_into().unwrap_or(0),
             outcome: r.get(1)?,
             json: r.get(2)?,
+            partner: r.get(3)?,
+            partner_json: r.get(4)?,
+            kind: r.get(5)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -568,6 +634,9 @@ fn append(
             seq: u64::try_from(seq).unwrap_or(0),
             outcome: out.outcome,
             json: body_text,
+            kind: out.kind.to_string(),
+            partner: out.partner,
+            partner_json: partner_text,
         });
         prev = Some((seq, hash));
     }
@@ -834,7 +903,7 @@ impl Cx<'_> {
         match self.by {
             Actor::Partner(p) if opp.partner.as_deref() == Some(p.as_str()) => Ok(()),
             // Another partner learns nothing about the deal, not even that it exists.
-            Actor::Partner(_) => refuse(format!("unknown opportunity `{}`", opp.id)),
+            Actor::Partner(_) => not_found(format!("unknown opportunity `{}`", opp.id)),
             Actor::User {
                 role: Role::Admin | Role::ChannelOps,
                 ..
@@ -864,7 +933,7 @@ impl Cx<'_> {
             })
             .optional()?;
         let Some((id, partner, account, stage, closed, doc, history)) = row else {
-            return refuse(format!("unknown opportunity `{id}`"));
+            return not_found(format!("unknown opportunity `{id}`"));
         };
         let doc = json_text(&doc)?;
         let fields = doc
@@ -2356,7 +2425,7 @@ impl Cx<'_> {
             )
             .optional()?;
         let Some((doc, status, to, offered, reroutes)) = row else {
-            return refuse(format!("unknown lead `{id}`"));
+            return not_found(format!("unknown lead `{id}`"));
         };
         let offered: Vec<String> = serde_json::from_str(&offered)
             .map_err(|e| Fail::Store(StoreError::Corrupt(format!("lead offers: {e}"))))?;
@@ -2368,8 +2437,11 @@ impl Cx<'_> {
         let Actor::Partner(me) = self.by else {
             return refuse("only the partner a lead is offered to may accept or decline it");
         };
-        if status != "offered" || to.as_deref() != Some(me.as_str()) {
+        if to.as_deref() != Some(me.as_str()) {
             // Whether it was offered to someone else is not the partner's business.
+            return not_found(format!("lead `{id}` is not offered to partner {me}"));
+        }
+        if status != "offered" {
             return refuse(format!("lead `{id}` is not offered to partner {me}"));
         }
         Ok((doc, offered, reroutes, me.clone()))
@@ -2747,12 +2819,12 @@ pub(super) fn evaluate_now(
     };
     let opp = match cx.load_opp(id) {
         Ok(o) => o,
-        Err(Fail::Refused(_)) => return Ok(None),
+        Err(Fail::Refused(_) | Fail::NotFound(_)) => return Ok(None),
         Err(Fail::Store(e)) => return Err(e),
     };
     let (rec, _) = match cx.record(&policy, &opp) {
         Ok(r) => r,
-        Err(Fail::Refused(_)) => return Ok(None),
+        Err(Fail::Refused(_) | Fail::NotFound(_)) => return Ok(None),
         Err(Fail::Store(e)) => return Err(e),
     };
     Ok(Some(policy.decide(

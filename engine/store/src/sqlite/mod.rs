@@ -3,6 +3,7 @@
 //! per command).
 
 mod apply;
+mod lists;
 mod queries;
 pub mod schema;
 
@@ -46,9 +47,16 @@ pub(crate) struct Substitute {
     pub policy: Arc<Policy>,
 }
 
+/// Read-only connections a file store opens beside its writer.
+const READERS: usize = 4;
+
 /// The SQLite store.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
+    /// Read-only connections to the same file (WAL: readers never wait for the
+    /// writer); empty for a store in memory, whose reads use `conn`.
+    readers: Vec<Mutex<Connection>>,
+    next_reader: std::sync::atomic::AtomicUsize,
     policies: Mutex<HashMap<String, Arc<Policy>>>,
     substitute: Option<Substitute>,
 }
@@ -75,7 +83,18 @@ impl SqliteStore {
                 | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
         // A store must exist on disk and be ours; an empty file is a new store.
-        Self::init(conn, true, durability)
+        let mut store = Self::init(conn, true, durability)?;
+        for _ in 0..READERS {
+            let r = Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?;
+            r.busy_timeout(std::time::Duration::from_millis(5000))?;
+            r.pragma_update(None, "temp_store", "MEMORY")?;
+            r.set_prepared_statement_cache_capacity(64);
+            store.readers.push(Mutex::new(r));
+        }
+        Ok(store)
     }
 
     /// Opens an existing store file, refusing to create one.
@@ -166,6 +185,8 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(SqliteStore {
             conn: Mutex::new(conn),
+            readers: Vec::new(),
+            next_reader: std::sync::atomic::AtomicUsize::new(0),
             policies: Mutex::new(HashMap::new()),
             substitute: None,
         })
@@ -181,6 +202,25 @@ impl SqliteStore {
         self
     }
 
+    /// A connection for a read: a free reader if one is, else the next in turn.
+    fn read(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        if self.readers.is_empty() {
+            return self.lock();
+        }
+        for r in &self.readers {
+            if let Ok(g) = r.try_lock() {
+                return Ok(g);
+            }
+        }
+        let i = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % self.readers.len();
+        self.readers[i]
+            .lock()
+            .map_err(|_| StoreError::Invalid("a read connection was poisoned".into()))
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
         self.conn
             .lock()
@@ -189,7 +229,7 @@ impl SqliteStore {
 
     /// The hash of the most recently published policy version, if any.
     pub fn latest_policy_hash(&self) -> Result<Option<String>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::latest_policy_hash(&conn)
     }
 
@@ -201,7 +241,7 @@ impl SqliteStore {
 
     /// Every opportunity's id and whether it is closed (for analytics and replay).
     pub fn opportunity_ids(&self) -> Result<Vec<(String, bool)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::opportunity_ids(&conn)
     }
 
@@ -212,7 +252,7 @@ impl SqliteStore {
         id: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<dealflow_engine::Decision>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         apply::evaluate_now(&conn, &self.policies, self.substitute.as_ref(), id, at)
     }
 
@@ -255,7 +295,7 @@ impl SqliteStore {
 
     /// Counts of rows per table (the store-size report).
     pub fn counts(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::counts(&conn)
     }
 }
@@ -292,7 +332,7 @@ impl crate::Store for SqliteStore {
         audience: &Audience,
         id: &str,
     ) -> Result<Option<crate::OpportunityView>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::opportunity(&conn, audience, id)
     }
 
@@ -301,7 +341,7 @@ impl crate::Store for SqliteStore {
         audience: &Audience,
         now: DateTime<Utc>,
     ) -> Result<Vec<crate::QueueEntry>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         let policy = apply::policy_at(&conn, &self.policies, self.substitute.as_ref(), now)?;
         queries::queue(&conn, audience, now, policy.as_deref())
     }
@@ -312,7 +352,7 @@ impl crate::Store for SqliteStore {
         now: DateTime<Utc>,
         within: chrono::Duration,
     ) -> Result<Vec<crate::RegistrationView>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::expiring(&conn, audience, now, within)
     }
 
@@ -322,7 +362,7 @@ impl crate::Store for SqliteStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<Logged>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::decisions(&conn, audience, after, limit)
     }
 
@@ -332,17 +372,163 @@ impl crate::Store for SqliteStore {
         from: DateTime<Utc>,
         to: DateTime<Utc>,
     ) -> Result<Vec<crate::CommissionLine>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::commission(&conn, audience, from, to)
     }
 
     fn verify(&self) -> Result<crate::Verify, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::verify(&conn)
     }
 
     fn commands(&self) -> Result<Vec<crate::LoggedCommand>, StoreError> {
-        let conn = self.lock()?;
+        let conn = self.read()?;
         queries::commands(&conn)
+    }
+
+    fn opportunities(
+        &self,
+        audience: &Audience,
+        q: &crate::ListQuery,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<crate::OpportunitySummary>, StoreError> {
+        let conn = self.read()?;
+        let want = q.limit.clamp(1, 1000);
+        let Some(flag) = q.flag.as_deref() else {
+            let page = i64::try_from(want).unwrap_or(1000);
+            return lists::opportunities(
+                &conn,
+                audience,
+                q,
+                q.after.as_deref().unwrap_or(""),
+                page,
+            );
+        };
+        // A flag is the engine's verdict at `now`: evaluate candidates page by page
+        // until the page is full or the candidates run out.
+        let mut out = Vec::new();
+        let mut after = q.after.clone().unwrap_or_default();
+        loop {
+            let batch = lists::opportunities(&conn, audience, q, &after, 200)?;
+            let Some(last) = batch.last() else {
+                return Ok(out);
+            };
+            after = last.id.clone();
+            for o in batch {
+                let d = apply::evaluate_now(
+                    &conn,
+                    &self.policies,
+                    self.substitute.as_ref(),
+                    &o.id,
+                    now,
+                )?;
+                if d.is_some_and(|d| d.flags.iter().any(|f| f == flag)) {
+                    out.push(o);
+                    if out.len() == want {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+    }
+
+    fn registrations(
+        &self,
+        audience: &Audience,
+        q: &crate::ListQuery,
+    ) -> Result<Vec<crate::RegistrationView>, StoreError> {
+        let conn = self.read()?;
+        lists::registrations(&conn, audience, q)
+    }
+
+    fn leads(
+        &self,
+        audience: &Audience,
+        q: &crate::ListQuery,
+    ) -> Result<Vec<crate::LeadView>, StoreError> {
+        let conn = self.read()?;
+        lists::leads(&conn, audience, q)
+    }
+
+    fn lead(&self, audience: &Audience, id: &str) -> Result<Option<crate::LeadView>, StoreError> {
+        let conn = self.read()?;
+        lists::lead(&conn, audience, id)
+    }
+
+    fn decision(&self, audience: &Audience, seq: u64) -> Result<Option<Logged>, StoreError> {
+        let conn = self.read()?;
+        lists::decision(&conn, audience, seq)
+    }
+
+    fn decisions_where(
+        &self,
+        audience: &Audience,
+        q: &crate::ListQuery,
+    ) -> Result<Vec<Logged>, StoreError> {
+        let conn = self.read()?;
+        lists::decisions_where(&conn, audience, q)
+    }
+
+    fn policy_versions(&self) -> Result<Vec<crate::PolicyVersion>, StoreError> {
+        let conn = self.read()?;
+        lists::policy_versions(&conn)
+    }
+
+    fn policy_by_hash(&self, hash: &str) -> Result<Option<Arc<Policy>>, StoreError> {
+        let conn = self.read()?;
+        apply::policy_by_hash(&conn, &self.policies, hash)
+    }
+
+    fn create_token(
+        &self,
+        grant: &crate::Grant,
+        name: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), StoreError> {
+        let conn = self.lock()?;
+        lists::create_token(&conn, grant, name, now)
+    }
+
+    fn authenticate(&self, secret: &str) -> Result<Option<(String, crate::Grant)>, StoreError> {
+        let conn = self.read()?;
+        lists::authenticate(&conn, secret)
+    }
+
+    fn revoke_token(&self, id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let conn = self.lock()?;
+        lists::revoke_token(&conn, id, now)
+    }
+
+    fn tokens(&self) -> Result<Vec<crate::TokenInfo>, StoreError> {
+        let conn = self.read()?;
+        lists::tokens(&conn)
+    }
+
+    fn shadow(
+        &self,
+        command: &str,
+        now: DateTime<Utc>,
+        candidate: &Arc<Policy>,
+    ) -> Result<Submitted, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The candidate stands in for whichever version is in force at the
+        // command's instant; the transaction is rolled back, so nothing is written.
+        let in_force = apply::policy_at(&tx, &self.policies, None, now)?;
+        let Some(in_force) = in_force else {
+            return Ok(Submitted {
+                decisions: Vec::new(),
+                repeated: false,
+                refused: false,
+                reused_key: false,
+            });
+        };
+        let sub = Substitute {
+            replaces: in_force.hash().to_string(),
+            policy: candidate.clone(),
+        };
+        let out = apply::apply(&tx, &self.policies, Some(&sub), command, now)?;
+        tx.rollback()?;
+        Ok(out)
     }
 }

@@ -220,20 +220,23 @@ pub(super) fn decisions(
     let out = match partner_of(audience) {
         None => {
             let mut st = conn.prepare(
-                "SELECT seq, outcome, body FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                "SELECT seq, outcome, body, kind FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
             )?;
             let rows = st.query_map(params![after, limit], |r| {
                 Ok(Logged {
                     seq: to_u64(r.get(0)?),
                     outcome: r.get(1)?,
                     json: r.get(2)?,
+                    kind: r.get(3)?,
+                    partner: None,
+                    partner_json: None,
                 })
             })?;
             rows.collect::<Result<_, _>>()?
         }
         Some(p) => {
             let mut st = conn.prepare(
-                "SELECT seq, outcome, partner_body FROM decisions
+                "SELECT seq, outcome, partner_body, kind FROM decisions
                  WHERE seq > ?1 AND partner = ?3 AND partner_body IS NOT NULL ORDER BY seq LIMIT ?2",
             )?;
             let rows = st.query_map(params![after, limit, p], |r| {
@@ -241,6 +244,9 @@ pub(super) fn decisions(
                     seq: to_u64(r.get(0)?),
                     outcome: r.get(1)?,
                     json: r.get(2)?,
+                    kind: r.get(3)?,
+                    partner: None,
+                    partner_json: None,
                 })
             })?;
             rows.collect::<Result<_, _>>()?

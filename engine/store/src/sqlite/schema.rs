@@ -171,9 +171,27 @@ CREATE INDEX commission_partner ON commission (partner, at);
 CREATE INDEX commission_at ON commission (at);
 "#;
 
+/// V2: API tokens for the decision service. Only a token's SHA-256 is kept; a
+/// token grants one partner or one vendor role and is revoked by its id.
+const V2: &str = r#"
+CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    hash TEXT NOT NULL UNIQUE,
+    partner TEXT,
+    role TEXT CHECK (role IN ('channel_ops', 'admin', 'viewer')),
+    name TEXT,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT,
+    CHECK ((partner IS NULL) <> (role IS NULL))
+) STRICT;
+CREATE INDEX opportunities_stage ON opportunities (stage, id);
+CREATE INDEX registrations_partner ON registrations (partner, id);
+CREATE INDEX decisions_kind ON decisions (kind, seq);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2)])
 }
 
 /// The number of migrations: the schema version this binary writes.
-pub const VERSION: usize = 1;
+pub const VERSION: usize = 2;
