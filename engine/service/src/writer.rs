@@ -104,7 +104,7 @@ fn run(
         let shadowed: Vec<Option<Submitted>> = match shadow {
             Some(s) => jobs
                 .iter()
-                .map(|j| store.shadow(&j.raw, now, &s.policy).ok())
+                .map(|j| store.shadow(&j.raw, now, &s.policy).ok().flatten())
                 .collect(),
             None => Vec::new(),
         };

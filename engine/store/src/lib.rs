@@ -226,11 +226,12 @@ pub trait Store: Send + Sync {
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
 
     /// Decides a command as `candidate` would, against the store as it stands, and
-    /// writes nothing (shadow mode).
+    /// writes nothing (shadow mode); `None` when no version is in force at `now`
+    /// (there is nothing for the candidate to stand in for).
     fn shadow(
         &self,
         command: &str,
         now: DateTime<Utc>,
         candidate: &std::sync::Arc<dealflow_engine::Policy>,
-    ) -> Result<Submitted, StoreError>;
+    ) -> Result<Option<Submitted>, StoreError>;
 }

@@ -509,19 +509,14 @@ impl crate::Store for SqliteStore {
         command: &str,
         now: DateTime<Utc>,
         candidate: &Arc<Policy>,
-    ) -> Result<Submitted, StoreError> {
+    ) -> Result<Option<Submitted>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // The candidate stands in for whichever version is in force at the
         // command's instant; the transaction is rolled back, so nothing is written.
         let in_force = apply::policy_at(&tx, &self.policies, None, now)?;
         let Some(in_force) = in_force else {
-            return Ok(Submitted {
-                decisions: Vec::new(),
-                repeated: false,
-                refused: false,
-                reused_key: false,
-            });
+            return Ok(None);
         };
         let sub = Substitute {
             replaces: in_force.hash().to_string(),
@@ -529,6 +524,6 @@ impl crate::Store for SqliteStore {
         };
         let out = apply::apply(&tx, &self.policies, Some(&sub), command, now)?;
         tx.rollback()?;
-        Ok(out)
+        Ok(Some(out))
     }
 }
