@@ -165,6 +165,13 @@ async fn command(
 }
 
 fn id_into(mut doc: Map<String, Value>, id: &str, what: &str) -> ApiResult<Map<String, Value>> {
+    // A PUT replaces the document: an empty one would silently erase every field.
+    if doc.keys().all(|k| k == "id") {
+        return Err(ApiError::bad_request(format!(
+            "the {what} document is empty; a PUT replaces every field, so give them all"
+        ))
+        .field("body"));
+    }
     match doc.get("id") {
         None => {
             doc.insert("id".into(), Value::String(id.to_string()));

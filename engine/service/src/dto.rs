@@ -86,9 +86,9 @@ object_schema!(PartnerBody);
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountBody {
-    /// The account's document (`id` comes from the path).
+    /// The account's document (`id` comes from the path). Required: the account is
+    /// replaced by it, so an empty body must not wipe an account.
     #[schema(value_type = Object)]
-    #[serde(default)]
     pub account: Map<String, Value>,
     /// The vendor sells to this account directly (no partner registration on it).
     #[serde(default)]

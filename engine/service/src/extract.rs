@@ -109,6 +109,10 @@ pub fn parse_json<T: DeserializeOwned>(
         )
         .field("content-type"));
     }
+    // Every body is an object (serde would also read a struct from an array).
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::bad_request("the body must be a JSON object").field("body"));
+    }
     serde_json::from_slice(body).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "the body does not fit this route",

@@ -194,6 +194,20 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Option<&str>,
     ) -> Answer {
+        self.try_call(method, path, token, headers, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+
+    /// [`TestServer::call`], with transport errors returned (a server may close the
+    /// connection on a body larger than its limit before reading it all).
+    pub fn try_call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Answer, ureq::Error> {
         let mut b = ureq::http::Request::builder()
             .method(method)
             .uri(self.url(path));
@@ -215,10 +229,10 @@ impl TestServer {
             }
             None => self.agent.run(b.body(()).unwrap()),
         };
-        let mut res = res.unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let mut res = res?;
         let status = res.status().as_u16();
         let body = res.body_mut().read_to_string().unwrap_or_default();
-        Answer { status, body }
+        Ok(Answer { status, body })
     }
 
     pub fn get(&self, token: &str, path: &str) -> Answer {
