@@ -18,6 +18,7 @@ mod inputs;
 mod lint;
 mod pipes;
 mod program;
+mod serve;
 mod test_cmd;
 
 use std::io::Write;
