@@ -96,6 +96,7 @@ pub enum TokenCommand {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum VendorRole {
+    #[value(name = "channel_ops", alias = "channel-ops")]
     ChannelOps,
     Admin,
     Viewer,

@@ -64,12 +64,22 @@ fn start(db: &Path, port: u16) -> Child {
                 return child;
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "the service did not start");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the service did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
-fn send(a: &ureq::Agent, url: &str, token: &str, method: &str, key: &str, body: &str) -> Option<u16> {
+fn send(
+    a: &ureq::Agent,
+    url: &str,
+    token: &str,
+    method: &str,
+    key: &str,
+    body: &str,
+) -> Option<u16> {
     let req = ureq::http::Request::builder()
         .method(method)
         .uri(url)
@@ -98,7 +108,10 @@ fn every_acknowledged_command_survives_kill_9_under_load() {
     let dir = scratch_dir("serve-kill");
     let db = dir.join("program.db");
     let dbs = db.to_str().expect("utf-8 path");
-    let policy = concat!(env!("CARGO_MANIFEST_DIR"), "/../policies/channel-standard.policy");
+    let policy = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../policies/channel-standard.policy"
+    );
     run_ok(&["init", "--db", dbs, "--policy", policy]);
     let admin = run_ok(&["token", "create", "--db", dbs, "--vendor", "admin"]);
     let partner = run_ok(&["token", "create", "--db", dbs, "--partner", "P-1"]);
@@ -111,11 +124,26 @@ fn every_acknowledged_command_survives_kill_9_under_load() {
         ("PUT", "/v1/accounts/A-1", admin.as_str(), r#"{"account": {"name": "A", "domain": "a.com", "industry": "Commercial", "owner": "channel", "employees": 10}}"#.to_string()),
     ];
     for (m, p, t, b) in &seed {
-        assert_eq!(send(&a, &format!("{base}{p}"), t, m, &format!("seed{p}"), b), Some(200));
+        assert_eq!(
+            send(&a, &format!("{base}{p}"), t, m, &format!("seed{p}"), b),
+            Some(200)
+        );
     }
     for w in 0..WRITERS {
-        let b = format!(r#"{{"id": "O-{w}", "account": "A-1", "stage": "Qualification", "fields": {{"amount": 1000}}}}"#);
-        assert_eq!(send(&a, &format!("{base}/v1/opportunities"), &partner, "POST", &format!("create-{w}"), &b), Some(200));
+        let b = format!(
+            r#"{{"id": "O-{w}", "account": "A-1", "stage": "Qualification", "fields": {{"amount": 1000}}}}"#
+        );
+        assert_eq!(
+            send(
+                &a,
+                &format!("{base}/v1/opportunities"),
+                &partner,
+                "POST",
+                &format!("create-{w}"),
+                &b
+            ),
+            Some(200)
+        );
     }
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let mut total_acked = 0;
@@ -124,7 +152,8 @@ fn every_acknowledged_command_survives_kill_9_under_load() {
         let stop = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
-                let (acked, stop, base, partner) = (acked.clone(), stop.clone(), base.clone(), partner.clone());
+                let (acked, stop, base, partner) =
+                    (acked.clone(), stop.clone(), base.clone(), partner.clone());
                 std::thread::spawn(move || {
                     let a = agent();
                     let url = format!("{base}/v1/opportunities/O-{w}/activities");
@@ -132,8 +161,13 @@ fn every_acknowledged_command_survives_kill_9_under_load() {
                     while !stop.load(Ordering::Relaxed) {
                         let key = format!("r{round}-w{w}-{i}");
                         i += 1;
-                        if send(&a, &url, &partner, "POST", &key, r#"{"kind": "call"}"#) == Some(200) {
-                            acked.lock().expect("lock").push(format!("partner:P-1:{key}"));
+                        if send(&a, &url, &partner, "POST", &key, r#"{"kind": "call"}"#)
+                            == Some(200)
+                        {
+                            acked
+                                .lock()
+                                .expect("lock")
+                                .push(format!("partner:P-1:{key}"));
                         }
                     }
                 })
@@ -147,18 +181,27 @@ fn every_acknowledged_command_survives_kill_9_under_load() {
             w.join().expect("writer");
         }
         let acked = acked.lock().expect("lock").clone();
-        assert!(!acked.is_empty(), "round {round}: nothing was acknowledged before the kill");
+        assert!(
+            !acked.is_empty(),
+            "round {round}: nothing was acknowledged before the kill"
+        );
         total_acked += acked.len();
         let keys = stored_keys(&db);
         let lost: Vec<_> = acked.iter().filter(|k| !keys.contains(*k)).collect();
-        assert!(lost.is_empty(), "round {round}: acknowledged but not stored: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "round {round}: acknowledged but not stored: {lost:?}"
+        );
         run_ok(&["log", "verify", "--db", dbs]);
         child = start(&db, port);
     }
     eprintln!("kill -9: {KILLS} kills, {total_acked} acknowledged commands, none lost");
     // SIGTERM: a clean stop, exit 0.
     let pid = child.id().to_string();
-    let st = Command::new("kill").args(["-TERM", &pid]).status().expect("kill -TERM");
+    let st = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
     assert!(st.success());
     let status = child.wait().expect("wait");
     assert!(status.success(), "{status:?}");

@@ -101,6 +101,14 @@ async fn command(
         Some(k) => format!("{}:{k}", p.key_space()),
         None => format!("{}:{}", p.key_space(), fresh_key()?),
     };
+    if key.len() > dealflow_store::command::MAX_KEY {
+        return Err(ApiError::bad_request(format!(
+            "`Idempotency-Key` is too long for this caller: with its prefix `{}:` it must fit {} bytes",
+            p.key_space(),
+            dealflow_store::command::MAX_KEY
+        ))
+        .field("idempotency-key"));
+    }
     let mut cmd = Map::new();
     cmd.insert("key".into(), Value::String(key.clone()));
     cmd.insert("type".into(), Value::String(kind.into()));
@@ -125,7 +133,7 @@ async fn command(
         state,
         key: key.clone(),
     };
-    let out = state.writer.submit(raw).await.map_err(ApiError::from)?;
+    let out = state.writer.submit(raw).await?;
     let audience = p.audience();
     if out.reused_key {
         return Err(ApiError::new(
@@ -955,7 +963,7 @@ fn record_error(e: &dealflow_engine::RecordErrors, what: &str) -> ApiError {
             }
         })
         .unwrap_or_else(|| what.to_string());
-    ApiError::bad_request(format!("invalid {what}: {e}")).field(field)
+    ApiError::bad_request(e.to_string()).field(field)
 }
 
 // ------------------------------------------------------------------ operations
@@ -983,7 +991,11 @@ pub async fn set_clock(
     let docs: Vec<&str> = out.decisions.iter().map(|d| d.json.as_str()).collect();
     Ok(json_response(
         StatusCode::OK,
-        format!("{{\"decisions\":[{}],\"repeated\":false}}", docs.join(",")),
+        format!(
+            "{{\"decisions\":[{}],\"repeated\":{}}}",
+            docs.join(","),
+            out.repeated
+        ),
     ))
 }
 

@@ -68,7 +68,7 @@ impl Principal {
             return Ok(());
         }
         Err(ApiError::forbidden(format!(
-            "a {} token may not do this; it needs one of: {}",
+            "a token with scope `{}` may not do this; it needs one of: {}",
             self.scope().as_str(),
             allowed
                 .iter()
@@ -97,7 +97,8 @@ impl Principal {
     pub fn key_space(&self) -> String {
         match &self.grant {
             Grant::Partner(p) => format!("partner:{p}"),
-            Grant::Vendor(_) => "vendor".into(),
+            // Each vendor token is its own user (its id is `by.user`).
+            Grant::Vendor(_) => format!("user:{}", self.token),
         }
     }
 }
@@ -118,7 +119,11 @@ impl FromRequestParts<AppState> for Principal {
         let secret = h
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            // The scheme name is case-insensitive (RFC 9110 section 11.1).
+            .and_then(|v| {
+                let (scheme, rest) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then_some(rest)
+            })
             .map(str::trim)
             .filter(|s| !s.is_empty() && s.len() <= 256);
         let Some(secret) = secret.map(str::to_string) else {

@@ -193,6 +193,7 @@ pub struct PublishBody {
     /// The policy text.
     pub source: String,
     /// RFC 3339; when the version takes effect.
+    #[schema(format = DateTime)]
     pub effective_from: String,
     /// A file name for diagnostics (`channel.policy`).
     #[serde(default)]
@@ -223,6 +224,7 @@ pub struct DecideBody {
     /// `advance Proposal`, `register`, `evaluate`, `close_won`, `close_lost`, `route_lead`.
     pub action: String,
     /// RFC 3339; the decision's instant.
+    #[schema(format = DateTime)]
     pub now: String,
 }
 
@@ -230,6 +232,7 @@ pub struct DecideBody {
 #[serde(deny_unknown_fields)]
 pub struct ClockBody {
     /// RFC 3339; the test clock's new instant.
+    #[schema(format = DateTime)]
     pub now: String,
 }
 

@@ -64,7 +64,7 @@ impl Default for Limits {
         license(name = "Apache-2.0")
     ),
     components(schemas(ErrorBody)),
-    modifiers(&Security, &Errors)
+    modifiers(&Security)
 )]
 struct ApiDoc;
 
@@ -81,7 +81,8 @@ impl Modify for Security {
 }
 
 /// Every operation documents the error statuses it can answer, with the one
-/// error body.
+/// error body (applied to the finished document: the routes' paths are merged in
+/// after `ApiDoc`'s own modifiers run).
 struct Errors;
 
 impl Modify for Errors {
@@ -111,6 +112,7 @@ impl Modify for Errors {
             {
                 let r = &mut op.responses.responses;
                 let has_body = op.request_body.is_some();
+                let command = authed && (has_body || item_is_command(path));
                 let mut add = |code: &str, why: &str| {
                     r.entry(code.to_string()).or_insert_with(|| error(why));
                 };
@@ -125,25 +127,42 @@ impl Modify for Errors {
                     add("403", "The token's role may not do this");
                     add("404", "No such record, or not the caller's");
                 }
-                if has_body {
+                if command {
                     add(
                         "409",
                         "A command with this Idempotency-Key is still in flight",
                     );
-                    add("413", "The body is larger than the limit");
-                    add("415", "The body is not `application/json`");
                     add(
                         "422",
                         "The command was refused (the reason is in `message`)",
                     );
+                    add(
+                        "503",
+                        "The service is shutting down; retry with the same key",
+                    );
+                }
+                if has_body {
+                    add("413", "The body is larger than the limit");
+                    add("415", "The body is not `application/json`");
                 }
             }
         }
     }
 }
 
+/// Routes that take no body but are commands (`register`, `withdraw`).
+fn item_is_command(path: &str) -> bool {
+    path.ends_with("/register") || path.ends_with("/withdraw")
+}
+
 /// The route table: every route, with its OpenAPI operation.
 fn router() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut doc) = routes();
+    Errors.modify(&mut doc);
+    (router, doc)
+}
+
+fn routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(api::put_partner))
         .routes(routes!(api::put_account))
@@ -218,6 +237,19 @@ async fn track(State(s): State<AppState>, req: Request, next: Next) -> Response 
     res
 }
 
+/// tower-http's timeout answers 408 with an empty body: give it the one error shape.
+async fn timeout_as_json(res: Response) -> Response {
+    if res.status() == StatusCode::REQUEST_TIMEOUT {
+        return ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request took longer than the service allows",
+        )
+        .into_response();
+    }
+    res
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     tracing::error!("a handler panicked");
     ApiError::new(
@@ -229,7 +261,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 /// The whole application: routes, OpenAPI document, fallbacks and the middleware
-/// stack (outside in: trace, panic catcher, metrics, timeouts, body limit).
+/// stack (outside in: trace, metrics, panic catcher, timeouts, body limit; metrics
+/// sit outside the panic catcher so that a panic is counted as the 500 it becomes).
 pub fn app(state: AppState, limits: Limits) -> Router {
     let (routes, doc) = router();
     let doc = doc.to_json().unwrap_or_default();
@@ -251,8 +284,9 @@ pub fn app(state: AppState, limits: Limits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
+        .layer(axum::middleware::map_response(timeout_as_json))
         .layer(CatchPanicLayer::custom(panic_response))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -260,7 +294,7 @@ pub fn app(state: AppState, limits: Limits) -> Router {
 /// Ticks the timers at the clock's now (the store fires what is due).
 pub async fn tick(state: &AppState) -> Result<Submitted, ApiError> {
     let raw = serde_json::json!({"type": "tick", "by": "system"}).to_string();
-    state.writer.submit(raw).await.map_err(ApiError::from)
+    state.writer.submit(raw).await
 }
 
 /// How often the service ticks its timers on the real clock.
@@ -311,7 +345,10 @@ pub async fn serve(
             tokio::time::sleep(grace).await;
         } => {
             tracing::warn!("requests still in flight after the grace period; closing");
-            Ok(())
+            Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("requests were still in flight {} s after shutdown began", grace.as_secs()),
+            ))
         }
     };
     ticker.abort();

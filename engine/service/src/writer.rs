@@ -14,6 +14,9 @@ use dealflow_store::{Store, StoreError, Submitted};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+use axum::http::StatusCode;
+
+use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::state::{Clock, Shadow, ShadowDifference, SHADOW_KEPT};
 
@@ -49,8 +52,9 @@ impl Writer {
         }
     }
 
-    /// Applies one command (JSON text); answers once it is durable.
-    pub async fn submit(&self, raw: String) -> Result<Submitted, StoreError> {
+    /// Applies one command (JSON text); answers once it is durable. A store error
+    /// is ours (500); a writer that has stopped is 503.
+    pub async fn submit(&self, raw: String) -> Result<Submitted, ApiError> {
         let (reply, answer) = oneshot::channel();
         let sent = match self.tx.lock() {
             Ok(tx) => tx
@@ -58,12 +62,21 @@ impl Writer {
                 .is_some_and(|tx| tx.send(Job { raw, reply }).is_ok()),
             Err(_) => false,
         };
+        let unavailable = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is shutting down; retry with the same Idempotency-Key",
+            )
+        };
         if !sent {
-            return Err(StoreError::Invalid("the service is shutting down".into()));
+            return Err(unavailable());
         }
-        answer
-            .await
-            .map_err(|_| StoreError::Invalid("the writer stopped before answering".into()))?
+        match answer.await {
+            Ok(Ok(s)) => Ok(s),
+            Ok(Err(e)) => Err(ApiError::internal(e)),
+            Err(_) => Err(unavailable()),
+        }
     }
 
     /// Stops taking commands, lets the thread finish what it holds, and waits.
@@ -101,31 +114,45 @@ fn run(
             now = now.max(l);
         }
         last = Some(now);
-        let shadowed: Vec<Option<Submitted>> = match shadow {
-            Some(s) => jobs
-                .iter()
-                .map(|j| store.shadow(&j.raw, now, &s.policy).ok().flatten())
-                .collect(),
-            None => Vec::new(),
-        };
         let batch: Vec<(&str, chrono::DateTime<chrono::Utc>)> =
             jobs.iter().map(|j| (j.raw.as_str(), now)).collect();
-        let answers: Vec<Result<Submitted, StoreError>> = match store.submit_batch(&batch) {
-            Ok(a) => a.into_iter().map(Ok).collect(),
-            // The whole commit failed: apply each alone, so one command's failure
-            // is its own.
-            Err(_) => jobs.iter().map(|j| store.submit(&j.raw, now)).collect(),
+        let answers: Vec<Result<(Submitted, Option<Submitted>), StoreError>> = match shadow {
+            Some(s) => match store.submit_batch_shadowed(&batch, &s.policy) {
+                Ok(a) => a.into_iter().map(Ok).collect(),
+                // The whole commit failed: apply each alone, so one command's
+                // failure is its own.
+                Err(_) => batch
+                    .iter()
+                    .map(|c| {
+                        store
+                            .submit_batch_shadowed(std::slice::from_ref(c), &s.policy)?
+                            .pop()
+                            .ok_or_else(|| StoreError::Invalid("no answer".into()))
+                    })
+                    .collect(),
+            },
+            None => match store.submit_batch(&batch) {
+                Ok(a) => a.into_iter().map(|x| Ok((x, None))).collect(),
+                Err(_) => jobs
+                    .iter()
+                    .map(|j| store.submit(&j.raw, now).map(|x| (x, None)))
+                    .collect(),
+            },
         };
         metrics.commits.inc();
-        for (i, (job, answer)) in jobs.into_iter().zip(answers).enumerate() {
-            if let Ok(a) = &answer {
-                for d in &a.decisions {
-                    metrics.decision(&d.kind, &d.outcome);
+        for (job, answer) in jobs.into_iter().zip(answers) {
+            let answer = answer.map(|(applied, candidate)| {
+                // A repeat was counted (and compared) the first time.
+                if !applied.repeated {
+                    for d in &applied.decisions {
+                        metrics.decision(&d.kind, &d.outcome);
+                    }
+                    if let (Some(s), Some(c)) = (shadow, &candidate) {
+                        compare(s, metrics, &job.raw, &applied, c, now);
+                    }
                 }
-                if let (Some(s), Some(Some(c))) = (shadow, shadowed.get(i)) {
-                    compare(s, metrics, &job.raw, a, c, now);
-                }
-            }
+                applied
+            });
             let _ = job.reply.send(answer);
         }
     }
@@ -139,9 +166,6 @@ fn compare(
     candidate: &Submitted,
     now: chrono::DateTime<chrono::Utc>,
 ) {
-    if applied.repeated {
-        return;
-    }
     s.compared.fetch_add(1, Ordering::Relaxed);
     let a: Vec<String> = applied
         .decisions

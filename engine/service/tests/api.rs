@@ -531,17 +531,24 @@ fn metrics_health_and_readiness() {
         s.call("GET", "/readyz", None, &[], None).json()["status"],
         "ready"
     );
-    let r = s.call(
-        "POST",
-        "/v1/opportunities/O-ALPHA-1/register",
-        Some(&s.tokens.alpha),
-        &[],
-        None,
-    );
-    assert_eq!(r.status, 200);
+    for _ in 0..2 {
+        let r = s.call(
+            "POST",
+            "/v1/opportunities/O-ALPHA-1/register",
+            Some(&s.tokens.alpha),
+            &[("idempotency-key", "m1")],
+            None,
+        );
+        assert_eq!(r.status, 200);
+    }
     let m = s.call("GET", "/metrics", None, &[], None).body;
+    // The repeat was answered from the log, not decided (or counted) again.
+    assert!(
+        m.contains("dealflow_decisions_total{kind=\"register\",outcome=\"approved\"} 1\n"),
+        "{m}"
+    );
     for want in [
-        "dealflow_http_requests_total{route=\"/v1/opportunities/{id}/register\",method=\"POST\",status=\"200\"} 1",
+        "dealflow_http_requests_total{route=\"/v1/opportunities/{id}/register\",method=\"POST\",status=\"200\"} 2",
         "dealflow_http_request_duration_seconds_bucket",
         "dealflow_decisions_total{kind=\"register\"",
         "dealflow_review_queue_depth",
@@ -596,4 +603,33 @@ fn shutdown_finishes_what_is_in_flight_and_every_acknowledged_command_is_stored(
     }
     assert_eq!(store.verify().unwrap().first_broken, None);
     assert_eq!(store.integrity_check().unwrap(), "ok");
+}
+
+#[test]
+fn a_request_that_is_too_slow_gets_a_json_408() {
+    use std::io::{Read, Write};
+    let s = TestServer::start_with(
+        None,
+        Limits {
+            request_timeout: std::time::Duration::from_secs(1),
+            ..Limits::default()
+        },
+    );
+    let mut c = std::net::TcpStream::connect(s.base.trim_start_matches("http://")).unwrap();
+    // The headers promise a body that never comes.
+    write!(
+        c,
+        "POST /v1/opportunities/O-ALPHA-1/advance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{",
+        s.tokens.alpha
+    )
+    .unwrap();
+    c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = c.read(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("");
+    let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(v["error"], "timeout", "{v}");
 }

@@ -111,18 +111,31 @@ fn bad_path(rng: &mut ChaCha8Rng) -> String {
     match rng.gen_range(0..8) {
         0 => format!("/v1/opportunities/{}", "%FF%FE".repeat(rng.gen_range(1..5))),
         1 => format!("/v1/{}", "a/".repeat(rng.gen_range(1..500))),
-        2 => format!("/v1/decisions/{}", ["-1", "99999999999999999999999", "1.5", "%00", "0x10"][rng.gen_range(0..5)]),
-        3 => format!("/v1/opportunities?limit={}", ["-1", "abc", "99999999999999999999", "1e3", ""][rng.gen_range(0..5)]),
-        4 => format!("/v1/opportunities?after=%FF&stage={}", "x".repeat(rng.gen_range(0..5000))),
+        2 => format!(
+            "/v1/decisions/{}",
+            ["-1", "99999999999999999999999", "1.5", "%00", "0x10"][rng.gen_range(0..5)]
+        ),
+        3 => format!(
+            "/v1/opportunities?limit={}",
+            ["-1", "abc", "99999999999999999999", "1e3", ""][rng.gen_range(0..5)]
+        ),
+        4 => format!(
+            "/v1/opportunities?after=%FF&stage={}",
+            "x".repeat(rng.gen_range(0..5000))
+        ),
         5 => "/v1/opportunities?unknown=1&limit=2".to_string(),
-        6 => format!("/v1/registrations?status=%E2%82&limit={}", rng.gen_range(0..2000)),
+        6 => format!(
+            "/v1/registrations?status=%E2%82&limit={}",
+            rng.gen_range(0..2000)
+        ),
         // Any bytes, percent-encoded where a URI needs it.
         _ => format!(
             "/{}",
             (0..rng.gen_range(1..60))
                 .map(|_| rng.gen::<u8>())
                 .map(|b| match b {
-                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
+                    b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' =>
+                        (b as char).to_string(),
                     _ => format!("%{b:02X}"),
                 })
                 .collect::<String>()
@@ -140,7 +153,11 @@ fn ten_thousand_malformed_requests_get_no_5xx_and_leave_the_store_unchanged() {
     let mut answered = 0usize;
     let mut closed = 0usize;
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
-    let tokens = [s.tokens.admin.clone(), s.tokens.alpha.clone(), s.tokens.ops.clone()];
+    let tokens = [
+        s.tokens.admin.clone(),
+        s.tokens.alpha.clone(),
+        s.tokens.ops.clone(),
+    ];
 
     // 1. Anything at all on the wire.
     for i in 0..RAW {
@@ -206,12 +223,27 @@ fn ten_thousand_malformed_requests_get_no_5xx_and_leave_the_store_unchanged() {
             }
             2 => {
                 let (m, p) = ROUTES[rng.gen_range(0..ROUTES.len())];
-                let ct = ["text/plain", "application/xml", "multipart/form-data", "application/json-patch", ""][rng.gen_range(0..5)];
-                again(&s, m, p, token, &[("content-type", ct)], Some("{\"to\": \"Proposal\"}"))
+                let ct = [
+                    "text/plain",
+                    "application/xml",
+                    "multipart/form-data",
+                    "application/json-patch",
+                    "",
+                ][rng.gen_range(0..5)];
+                again(
+                    &s,
+                    m,
+                    p,
+                    token,
+                    &[("content-type", ct)],
+                    Some("{\"to\": \"Proposal\"}"),
+                )
             }
             3 => {
                 let p = bad_path(&mut rng);
-                let m = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE"][rng.gen_range(0..8)];
+                let m = [
+                    "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE",
+                ][rng.gen_range(0..8)];
                 read_only = m == "GET" || m == "HEAD";
                 again(&s, m, &p, token, &[], None)
             }
@@ -227,7 +259,12 @@ fn ten_thousand_malformed_requests_get_no_5xx_and_leave_the_store_unchanged() {
         *statuses.entry(r.status).or_default() += 1;
         assert!(r.status < 500, "request {i} got {} {}", r.status, r.body);
         // A read with odd parameters may well be answered; a write never.
-        assert!(read_only || r.status >= 400, "request {i} was accepted: {} {} (body sent: {last:?})", r.status, r.body);
+        assert!(
+            read_only || r.status >= 400,
+            "request {i} was accepted: {} {} (body sent: {last:?})",
+            r.status,
+            r.body
+        );
     }
     eprintln!(
         "malformed requests: {sent} sent, {answered} answered, {closed} closed while uploading an oversized body; statuses {statuses:?}"
@@ -242,6 +279,8 @@ fn ten_thousand_malformed_requests_get_no_5xx_and_leave_the_store_unchanged() {
         "the store changed: {} rows before, {} after; first difference at row {first:?}: {:?}",
         before.len(),
         after.len(),
-        after.get(first.unwrap_or(before.len())).map(|r| r.chars().take(400).collect::<String>())
+        after
+            .get(first.unwrap_or(before.len()))
+            .map(|r| r.chars().take(400).collect::<String>())
     );
 }

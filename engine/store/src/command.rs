@@ -407,6 +407,9 @@ struct Publish {
 #[serde(deny_unknown_fields)]
 struct Empty {}
 
+/// The longest idempotency key, in bytes.
+pub const MAX_KEY: usize = 256;
+
 /// Parses an RFC 3339 instant in years 1..=9999.
 pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
     let t = DateTime::parse_from_rfc3339(s)
@@ -432,7 +435,7 @@ impl Command {
         };
         let mut rest = m.clone();
         match rest.remove("key") {
-            Some(Value::String(k)) if !k.is_empty() && k.len() <= 256 => env.key = Some(k),
+            Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KEY => env.key = Some(k),
             Some(Value::String(_)) => {
                 return Err(err("`key` must be 1 to 256 characters".into(), &env))
             }

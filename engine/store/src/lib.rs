@@ -225,13 +225,13 @@ pub trait Store: Send + Sync {
     /// Every token (never the secrets).
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
 
-    /// Decides a command as `candidate` would, against the store as it stands, and
-    /// writes nothing (shadow mode); `None` when no version is in force at `now`
-    /// (there is nothing for the candidate to stand in for).
-    fn shadow(
+    /// [`Store::submit_batch`], with each command also decided by `candidate` just
+    /// before it is applied (against the same state, the batch's earlier commands
+    /// included) and that decision rolled back (shadow mode). The candidate's answer
+    /// is `None` when no version is in force (nothing for it to stand in for).
+    fn submit_batch_shadowed(
         &self,
-        command: &str,
-        now: DateTime<Utc>,
+        commands: &[(&str, DateTime<Utc>)],
         candidate: &std::sync::Arc<dealflow_engine::Policy>,
-    ) -> Result<Option<Submitted>, StoreError>;
+    ) -> Result<Vec<(Submitted, Option<Submitted>)>, StoreError>;
 }

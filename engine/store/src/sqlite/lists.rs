@@ -1,5 +1,6 @@
-//! The paged list reads of the decision service, and API tokens. As in `queries.rs`,
-//! the partner filter is part of each query's `WHERE`, never applied afterwards.
+//! The paged list reads of the decision service, and API tokens. The partner filter
+//! is part of each query's `WHERE`: a partner's id replaces any `partner` filter it
+//! gives, so no query can widen its view.
 
 use chrono::{DateTime, Utc};
 use dealflow_engine::Audience;

@@ -504,26 +504,35 @@ impl crate::Store for SqliteStore {
         lists::tokens(&conn)
     }
 
-    fn shadow(
+    fn submit_batch_shadowed(
         &self,
-        command: &str,
-        now: DateTime<Utc>,
+        commands: &[(&str, DateTime<Utc>)],
         candidate: &Arc<Policy>,
-    ) -> Result<Option<Submitted>, StoreError> {
+    ) -> Result<Vec<(Submitted, Option<Submitted>)>, StoreError> {
         let mut conn = self.lock()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        // The candidate stands in for whichever version is in force at the
-        // command's instant; the transaction is rolled back, so nothing is written.
-        let in_force = apply::policy_at(&tx, &self.policies, None, now)?;
-        let Some(in_force) = in_force else {
-            return Ok(None);
-        };
-        let sub = Substitute {
-            replaces: in_force.hash().to_string(),
-            policy: candidate.clone(),
-        };
-        let out = apply::apply(&tx, &self.policies, Some(&sub), command, now)?;
-        tx.rollback()?;
-        Ok(Some(out))
+        let mut answers = Vec::with_capacity(commands.len());
+        for (raw, now) in commands {
+            // The candidate stands in for whichever version is in force at the
+            // command's instant, inside a savepoint that is rolled back.
+            let in_force = apply::policy_at(&tx, &self.policies, None, *now)?;
+            let shadow = match in_force {
+                None => None,
+                Some(p) => {
+                    let sub = Substitute {
+                        replaces: p.hash().to_string(),
+                        policy: candidate.clone(),
+                    };
+                    tx.execute_batch("SAVEPOINT shadow")?;
+                    let out = apply::apply(&tx, &self.policies, Some(&sub), raw, *now);
+                    tx.execute_batch("ROLLBACK TO shadow; RELEASE shadow")?;
+                    Some(out?)
+                }
+            };
+            let applied = apply::apply(&tx, &self.policies, self.substitute.as_ref(), raw, *now)?;
+            answers.push((applied, shadow));
+        }
+        tx.commit()?;
+        Ok(answers)
     }
 }
