@@ -47,7 +47,7 @@ fn agent() -> ureq::Agent {
 }
 
 fn start(db: &Path, port: u16) -> Child {
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--db"])
         .arg(db)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -58,18 +58,23 @@ fn start(db: &Path, port: u16) -> Child {
         .expect("start dealflow serve");
     let a = agent();
     let started = Instant::now();
-    loop {
+    let ready = loop {
         if let Ok(r) = a.get(format!("http://127.0.0.1:{port}/readyz")).call() {
             if r.status() == 200 {
-                return child;
+                break true;
             }
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the service did not start"
-        );
+        if started.elapsed() > Duration::from_secs(20) {
+            break false;
+        }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    if !ready {
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    assert!(ready, "the service did not start within 20 s");
+    child
 }
 
 fn send(

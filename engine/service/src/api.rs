@@ -812,7 +812,7 @@ fn diagnostics_json(source: &SourceFile, diags: &[dealflow_dsl::Diagnostic]) -> 
 }
 
 /// Lints a policy text; the lint errors as a 422 when it has any.
-fn lint_or_refuse(name: &str, text: &str) -> Result<SourceFile, Response> {
+fn lint_or_refuse(name: &str, text: &str) -> Result<SourceFile, PolicyRefused> {
     let source = SourceFile::new(name.to_string(), text.to_string());
     let analysis = dealflow_dsl::analyze(&source);
     if analysis.has_errors() {
@@ -822,18 +822,21 @@ fn lint_or_refuse(name: &str, text: &str) -> Result<SourceFile, Response> {
             .filter(|d| d.severity == dealflow_dsl::Severity::Error)
             .cloned()
             .collect();
-        let body = PolicyRefused {
+        return Err(PolicyRefused {
             error: "policy_has_errors".into(),
             message: format!(
                 "the policy has {} lint error(s); the version in force stays",
                 errors.len()
             ),
             diagnostics: diagnostics_json(&source, &errors),
-        };
-        let text = serde_json::to_string(&body).unwrap_or_default();
-        return Err(json_response(StatusCode::UNPROCESSABLE_ENTITY, text));
+        });
     }
     Ok(source)
+}
+
+fn refused_policy(r: &PolicyRefused) -> ApiResult<Response> {
+    let text = serde_json::to_string(r).map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::UNPROCESSABLE_ENTITY, text))
 }
 
 /// Publish a policy version (admin). A policy with lint errors is refused with its
@@ -855,7 +858,7 @@ pub async fn publish_policy(
     let name = body.name.unwrap_or_else(|| "policy.policy".into());
     instant(&body.effective_from, "effective_from")?;
     if let Err(r) = lint_or_refuse(&name, &body.source) {
-        return Ok(r);
+        return refused_policy(&r);
     }
     command(
         &s,
@@ -889,7 +892,7 @@ pub async fn replay(
     let name = body.name.unwrap_or_else(|| "candidate.policy".into());
     let source = match lint_or_refuse(&name, &body.source) {
         Ok(src) => src,
-        Err(r) => return Ok(r),
+        Err(r) => return refused_policy(&r),
     };
     let candidate = Policy::compile(&source)
         .map_err(|e| ApiError::refused(format!("the policy does not compile: {e}")))?;

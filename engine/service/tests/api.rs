@@ -3,6 +3,13 @@
 //! stateless decide, shadow mode, the test clock, errors as JSON, metrics and a
 //! clean shutdown.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on a broken environment"
+)]
+
 mod common;
 
 use std::sync::Arc;

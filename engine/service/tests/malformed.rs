@@ -3,6 +3,13 @@
 //! nested JSON, wrong content types, bad query strings), seeded. None may get a 5xx
 //! or crash the server, and the store must be exactly as before.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on a broken environment"
+)]
+
 mod common;
 
 use std::io::{Read, Write};

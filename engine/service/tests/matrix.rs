@@ -5,6 +5,13 @@
 //! scope not listed, 404 for the other partner on the owner's record, never a 5xx,
 //! and no response to the other partner mentions the owner's records.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on a broken environment"
+)]
+
 mod common;
 
 use common::TestServer;

@@ -2,6 +2,13 @@
 //! the state the batch has reached (earlier commands of the same commit included),
 //! and nothing the candidate decided is written.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test fails loudly on a broken environment"
+)]
+
 use std::sync::Arc;
 
 use chrono::{TimeZone, Utc};

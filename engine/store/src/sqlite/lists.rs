@@ -354,18 +354,20 @@ pub(super) fn revoke_token(
     Ok(n == 1)
 }
 
+type TokenRow = (
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+    Option<String>,
+);
+
 pub(super) fn tokens(conn: &Connection) -> Result<Vec<TokenInfo>, StoreError> {
     let mut st = conn.prepare_cached(
         "SELECT id, partner, role, name, created_at, revoked_at FROM tokens ORDER BY created_at, id",
     )?;
-    let rows: Vec<(
-        String,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        String,
-        Option<String>,
-    )> = st
+    let rows: Vec<TokenRow> = st
         .query_map([], |r| {
             Ok((
                 r.get(0)?,
