@@ -921,12 +921,7 @@ pub async fn decide(
         .map_err(|e: dealflow_engine::ParseActionError| {
             ApiError::bad_request(e.to_string()).field("action")
         })?;
-    let hash = body.policy.clone();
-    let policy = read(&s, move |st| st.policy_by_hash(&hash))
-        .await?
-        .ok_or_else(|| {
-            ApiError::not_found("no published policy version has this hash").field("policy")
-        })?;
+    let policy = policy_by_hash(&s, &body.policy).await?;
     policy
         .check_action(&action)
         .map_err(|e| ApiError::bad_request(e.to_string()).field("action"))?;
@@ -951,7 +946,25 @@ pub async fn decide(
             .map_err(|e| record_error(&e, "record"))?;
         policy.decide(&record, &action, &context, now, &audience)
     };
-    Ok(json_response(StatusCode::OK, decision.to_json_pretty()))
+    let text = serde_json::to_string(&decision).map_err(ApiError::internal)?;
+    Ok(json_response(StatusCode::OK, text))
+}
+
+/// A published version by hash, compiled once and kept (versions never change).
+async fn policy_by_hash(s: &AppState, hash: &str) -> ApiResult<std::sync::Arc<Policy>> {
+    if let Some(p) = s.policies.lock().ok().and_then(|c| c.get(hash).cloned()) {
+        return Ok(p);
+    }
+    let h = hash.to_string();
+    let found = read(s, move |st| st.policy_by_hash(&h))
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("no published policy version has this hash").field("policy")
+        })?;
+    if let Ok(mut c) = s.policies.lock() {
+        c.insert(hash.to_string(), found.clone());
+    }
+    Ok(found)
 }
 
 fn record_error(e: &dealflow_engine::RecordErrors, what: &str) -> ApiError {

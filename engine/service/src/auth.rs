@@ -10,7 +10,8 @@ use dealflow_store::{Grant, Role};
 use serde_json::{json, Value};
 
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, TOKEN_CACHE_MAX, TOKEN_TTL};
+use std::time::Instant;
 
 /// Who may call a route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,10 +133,27 @@ impl FromRequestParts<AppState> for Principal {
             )
             .field("authorization"));
         };
+        let cached = state.tokens.lock().ok().and_then(|c| {
+            c.get(&secret)
+                .filter(|(_, _, at)| at.elapsed() < TOKEN_TTL)
+                .map(|(id, g, _)| (id.clone(), g.clone()))
+        });
+        if let Some((token, grant)) = cached {
+            return Ok(Principal { token, grant });
+        }
         let store = state.store.clone();
-        let found = tokio::task::spawn_blocking(move || store.authenticate(&secret)).await??;
+        let key = secret.clone();
+        let found = tokio::task::spawn_blocking(move || store.authenticate(&key)).await??;
         match found {
-            Some((token, grant)) => Ok(Principal { token, grant }),
+            Some((token, grant)) => {
+                if let Ok(mut c) = state.tokens.lock() {
+                    if c.len() >= TOKEN_CACHE_MAX {
+                        c.clear();
+                    }
+                    c.insert(secret, (token.clone(), grant.clone(), Instant::now()));
+                }
+                Ok(Principal { token, grant })
+            }
             None => Err(
                 ApiError::unauthorized("the token is unknown or was revoked")
                     .field("authorization"),

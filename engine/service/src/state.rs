@@ -1,12 +1,13 @@
 //! What every handler shares: the store, the clock, the group-commit writer, the
 //! shadow policy and the metrics.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use dealflow_engine::Policy;
-use dealflow_store::Store;
+use dealflow_store::{Grant, Store};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -103,7 +104,17 @@ pub struct Inner {
     pub in_flight: Mutex<HashSet<String>>,
     /// Set when shutdown begins: `/readyz` answers 503.
     pub draining: std::sync::atomic::AtomicBool,
+    /// Tokens recently found valid: secret -> (token id, grant, when checked).
+    pub tokens: Mutex<HashMap<String, (String, Grant, Instant)>>,
+    /// Compiled policy versions by hash (a version never changes once published).
+    pub policies: Mutex<HashMap<String, Arc<Policy>>>,
 }
+
+/// How long a token found valid is trusted without asking the store again: a
+/// revocation takes effect within this time.
+pub const TOKEN_TTL: Duration = Duration::from_secs(2);
+/// The most tokens remembered (the cache is emptied when it is full).
+pub const TOKEN_CACHE_MAX: usize = 10_000;
 
 /// Cheap to clone: every handler gets one.
 #[derive(Clone)]
@@ -135,6 +146,8 @@ impl AppState {
             metrics,
             in_flight: Mutex::new(HashSet::new()),
             draining: false.into(),
+            tokens: Mutex::new(HashMap::new()),
+            policies: Mutex::new(HashMap::new()),
         }))
     }
 }

@@ -640,3 +640,23 @@ fn a_request_that_is_too_slow_gets_a_json_408() {
     let v: Value = serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {text}"));
     assert_eq!(v["error"], "timeout", "{v}");
 }
+
+#[test]
+fn a_revoked_token_is_refused_within_the_cache_time() {
+    use dealflow_store::Store;
+    let s = TestServer::start();
+    let store = dealflow_store::sqlite::SqliteStore::open_existing(&s.db).unwrap();
+    let (id, secret) = store
+        .create_token(
+            &dealflow_store::Grant::Partner("P-ALPHA".into()),
+            None,
+            common::start_instant(),
+        )
+        .unwrap();
+    assert_eq!(s.get(&secret, "/v1/opportunities").status, 200);
+    // Revoked by another process (here: another connection), as `dealflow token revoke` does.
+    assert!(store.revoke_token(&id, common::start_instant()).unwrap());
+    std::thread::sleep(dealflow_service::state::TOKEN_TTL + std::time::Duration::from_millis(200));
+    let r = s.get(&secret, "/v1/opportunities");
+    assert_eq!(r.status, 401, "{}", r.body);
+}
