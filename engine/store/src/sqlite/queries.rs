@@ -217,42 +217,26 @@ pub(super) fn decisions(
 ) -> Result<Vec<Logged>, StoreError> {
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let out = match partner_of(audience) {
-        None => {
-            let mut st = conn.prepare(
-                "SELECT seq, outcome, body, kind FROM decisions WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![after, limit], |r| {
-                Ok(Logged {
-                    seq: to_u64(r.get(0)?),
-                    outcome: r.get(1)?,
-                    json: r.get(2)?,
-                    kind: r.get(3)?,
-                    partner: None,
-                    partner_json: None,
-                })
-            })?;
-            rows.collect::<Result<_, _>>()?
-        }
-        Some(p) => {
-            let mut st = conn.prepare(
-                "SELECT seq, outcome, partner_body, kind FROM decisions
-                 WHERE seq > ?1 AND partner = ?3 AND partner_body IS NOT NULL ORDER BY seq LIMIT ?2",
-            )?;
-            let rows = st.query_map(params![after, limit, p], |r| {
-                Ok(Logged {
-                    seq: to_u64(r.get(0)?),
-                    outcome: r.get(1)?,
-                    json: r.get(2)?,
-                    kind: r.get(3)?,
-                    partner: None,
-                    partner_json: None,
-                })
-            })?;
-            rows.collect::<Result<_, _>>()?
-        }
-    };
-    Ok(out)
+    // The same `Logged` as the command's answer: the audience's document, and the
+    // decision's partner with its view.
+    let mut st = conn.prepare_cached(
+        "SELECT seq, outcome, CASE WHEN ?3 IS NULL THEN body ELSE partner_body END, kind,
+                partner, partner_body
+         FROM decisions
+         WHERE seq > ?1 AND (?3 IS NULL OR (partner = ?3 AND partner_body IS NOT NULL))
+         ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = st.query_map(params![after, limit, partner_of(audience)], |r| {
+        Ok(Logged {
+            seq: to_u64(r.get(0)?),
+            outcome: r.get(1)?,
+            json: r.get(2)?,
+            kind: r.get(3)?,
+            partner: r.get(4)?,
+            partner_json: r.get(5)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 pub(super) fn commission(
