@@ -8,18 +8,12 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::queries::{partner_of, reg_row, REG_COLUMNS};
 use super::ts;
 use crate::{
     Grant, LeadView, ListQuery, Logged, OpportunitySummary, PolicyVersion, RegistrationView, Role,
     StoreError, TokenInfo,
 };
-
-fn partner_of(a: &Audience) -> Option<&str> {
-    match a {
-        Audience::Vendor => None,
-        Audience::Partner(p) => Some(p),
-    }
-}
 
 fn limit(q: &ListQuery) -> i64 {
     i64::try_from(q.limit.clamp(1, 1000)).unwrap_or(1000)
@@ -66,9 +60,6 @@ pub(super) fn opportunities(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-const REG_COLUMNS: &str = "id, opportunity, partner, status, submitted_at, approved_at, decided_at,
-    protected_until, extensions, review_deadline, escalated_to, breached, late";
-
 pub(super) fn registrations(
     conn: &Connection,
     audience: &Audience,
@@ -89,23 +80,7 @@ pub(super) fn registrations(
             q.opportunity,
             limit(q)
         ],
-        |r| {
-            Ok(RegistrationView {
-                id: r.get(0)?,
-                opportunity: r.get(1)?,
-                partner: r.get(2)?,
-                status: r.get(3)?,
-                submitted_at: r.get(4)?,
-                approved_at: r.get(5)?,
-                decided_at: r.get(6)?,
-                protected_until: r.get(7)?,
-                extensions: r.get(8)?,
-                review_deadline: r.get(9)?,
-                escalated_to: r.get(10)?,
-                breached: r.get(11)?,
-                late: r.get(12)?,
-            })
-        },
+        reg_row,
     )?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

@@ -15,7 +15,7 @@ use crate::{
     StoreError, Verify,
 };
 
-fn partner_of(a: &Audience) -> Option<&str> {
+pub(super) fn partner_of(a: &Audience) -> Option<&str> {
     match a {
         Audience::Vendor => None,
         Audience::Partner(p) => Some(p),
@@ -30,10 +30,11 @@ fn to_u64(i: i64) -> u64 {
     u64::try_from(i).unwrap_or(0)
 }
 
-const REG_COLUMNS: &str = "id, opportunity, partner, status, submitted_at, approved_at, decided_at,
+pub(super) const REG_COLUMNS: &str =
+    "id, opportunity, partner, status, submitted_at, approved_at, decided_at,
     protected_until, extensions, review_deadline, escalated_to, breached, late";
 
-fn reg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RegistrationView> {
+pub(super) fn reg_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RegistrationView> {
     Ok(RegistrationView {
         id: r.get(0)?,
         opportunity: r.get(1)?,
