@@ -244,7 +244,9 @@ pub fn serve(args: &ServeArgs) -> ExitStatus {
         request_timeout: Duration::from_secs(args.timeout.max(1)),
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    rt.enable_all();
+    // Blocking work is store reads over 4 read connections: a few threads serve
+    // them; hundreds (tokio's default limit is 512) only queue on the connections.
+    rt.enable_all().max_blocking_threads(8);
     if let Some(n) = args.threads {
         rt.worker_threads(n.max(1));
     }
