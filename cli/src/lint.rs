@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use dealflow_dsl::{analyze, Code, Diagnostic, Severity, SourceFile};
+use dealflow_dsl::{analyze, Code, Diagnostic, LocatedDiagnostic, Severity, SourceFile};
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -175,24 +175,10 @@ pub fn escape_property(s: &str) -> String {
     escape_data(s).replace(':', "%3A").replace(',', "%2C")
 }
 
-/// One diagnostic in the JSON report.
-#[derive(Serialize)]
-struct JsonDiagnostic<'a> {
-    file: &'a str,
-    line: usize,
-    column: usize,
-    end_line: usize,
-    end_column: usize,
-    severity: Severity,
-    code: Code,
-    message: &'a str,
-    help: Option<&'a str>,
-}
-
 /// The JSON report: `{"diagnostics":[...],"files":N,"errors":N,"warnings":N}`.
 #[derive(Serialize)]
 struct JsonReport<'a> {
-    diagnostics: Vec<JsonDiagnostic<'a>>,
+    diagnostics: Vec<LocatedDiagnostic<'a>>,
     files: usize,
     errors: usize,
     warnings: usize,
@@ -201,22 +187,7 @@ struct JsonReport<'a> {
 fn json_report(linted: &[Linted], errors: usize, warnings: usize) -> JsonReport<'_> {
     let diagnostics = linted
         .iter()
-        .flat_map(|l| {
-            l.diagnostics.iter().map(move |d| {
-                let (start, end) = l.source.span_lines(&d.span);
-                JsonDiagnostic {
-                    file: &l.source.name,
-                    line: start.line,
-                    column: start.column,
-                    end_line: end.line,
-                    end_column: end.column,
-                    severity: d.severity,
-                    code: d.code,
-                    message: &d.message,
-                    help: d.help.as_deref(),
-                }
-            })
-        })
+        .flat_map(|l| l.diagnostics.iter().map(move |d| d.located(&l.source)))
         .collect();
     JsonReport {
         diagnostics,

@@ -121,7 +121,39 @@ pub struct Diagnostic {
     pub related: Vec<Related>,
 }
 
+/// A diagnostic placed in its file by line and column (1-based), as the JSON
+/// outputs give it: `dealflow lint --format json` and the decision service's refused
+/// policies.
+#[derive(Debug, Serialize)]
+pub struct LocatedDiagnostic<'a> {
+    pub file: &'a str,
+    pub line: usize,
+    pub column: usize,
+    pub end_line: usize,
+    pub end_column: usize,
+    pub severity: Severity,
+    pub code: Code,
+    pub message: &'a str,
+    pub help: Option<&'a str>,
+}
+
 impl Diagnostic {
+    /// This diagnostic with its file name and line/column range.
+    pub fn located<'a>(&'a self, source: &'a SourceFile) -> LocatedDiagnostic<'a> {
+        let (start, end) = source.span_lines(&self.span);
+        LocatedDiagnostic {
+            file: &source.name,
+            line: start.line,
+            column: start.column,
+            end_line: end.line,
+            end_column: end.column,
+            severity: self.severity,
+            code: self.code,
+            message: &self.message,
+            help: self.help.as_deref(),
+        }
+    }
+
     /// A diagnostic with the code's default severity.
     pub fn new(code: Code, span: Span, message: impl Into<String>) -> Self {
         Self {

@@ -24,7 +24,7 @@ pub mod lints;
 pub mod parser;
 pub mod source;
 
-pub use diagnostics::{Code, Diagnostic, Severity, SourceDiagnostic};
+pub use diagnostics::{Code, Diagnostic, LocatedDiagnostic, Severity, SourceDiagnostic};
 pub use source::{LineCol, SourceFile};
 
 /// Everything known about one policy source.

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use dealflow_dsl::SourceFile;
 use dealflow_engine::{Action, Audience, Context, Policy};
-use dealflow_store::{ListQuery, Logged, Store};
+use dealflow_store::{ListQuery, Store};
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
@@ -695,13 +695,6 @@ pub async fn get_lead(
     }
 }
 
-fn docs_of(logged: &[Logged]) -> Vec<Value> {
-    logged
-        .iter()
-        .map(|d| serde_json::from_str(&d.json).unwrap_or(Value::Null))
-        .collect()
-}
-
 /// List decisions in log order (paged by sequence number; filters: kind, status
 /// (the outcome), partner, opportunity).
 #[utoipa::path(get, path = "/v1/decisions", tag = "decisions",
@@ -720,10 +713,13 @@ pub async fn list_decisions(
     let next = (items.len() == limit)
         .then(|| items.last().map(|d| d.seq.to_string()))
         .flatten();
-    ok_json(&Page {
-        items: docs_of(&items),
-        next,
-    })
+    // The stored documents are JSON already: joined as they are, not re-parsed.
+    let docs: Vec<&str> = items.iter().map(|d| d.json.as_str()).collect();
+    let next = serde_json::to_string(&next).map_err(ApiError::internal)?;
+    Ok(json_response(
+        StatusCode::OK,
+        format!("{{\"items\":[{}],\"next\":{next}}}", docs.join(",")),
+    ))
 }
 
 /// One decision document.
@@ -791,26 +787,6 @@ pub async fn list_policies(State(s): State<AppState>, p: Principal) -> ApiResult
     ok_json(&Page { items, next: None })
 }
 
-fn diagnostics_json(source: &SourceFile, diags: &[dealflow_dsl::Diagnostic]) -> Vec<Value> {
-    diags
-        .iter()
-        .map(|d| {
-            let (start, end) = source.span_lines(&d.span);
-            json!({
-                "file": &*source.name,
-                "line": start.line,
-                "column": start.column,
-                "end_line": end.line,
-                "end_column": end.column,
-                "severity": d.severity,
-                "code": d.code,
-                "message": d.message,
-                "help": d.help,
-            })
-        })
-        .collect()
-}
-
 /// Lints a policy text; the lint errors as a 422 when it has any.
 fn lint_or_refuse(name: &str, text: &str) -> Result<SourceFile, PolicyRefused> {
     let source = SourceFile::new(name.to_string(), text.to_string());
@@ -828,7 +804,10 @@ fn lint_or_refuse(name: &str, text: &str) -> Result<SourceFile, PolicyRefused> {
                 "the policy has {} lint error(s); the version in force stays",
                 errors.len()
             ),
-            diagnostics: diagnostics_json(&source, &errors),
+            diagnostics: errors
+                .iter()
+                .map(|d| serde_json::to_value(d.located(&source)).unwrap_or(Value::Null))
+                .collect(),
         });
     }
     Ok(source)

@@ -100,19 +100,20 @@ impl Modify for Errors {
         };
         for (path, item) in api.paths.paths.iter_mut() {
             let authed = path.starts_with("/v1/");
-            for op in [
-                &mut item.get,
+            let writes = [
                 &mut item.put,
                 &mut item.post,
                 &mut item.patch,
                 &mut item.delete,
-            ]
-            .into_iter()
-            .flatten()
-            {
+            ];
+            let ops = std::iter::once((false, &mut item.get))
+                .chain(writes.into_iter().map(|w| (true, w)))
+                .filter_map(|(write, op)| op.as_mut().map(|op| (write, op)));
+            for (write, op) in ops {
                 let r = &mut op.responses.responses;
                 let has_body = op.request_body.is_some();
-                let command = authed && (has_body || item_is_command(path));
+                // Every write under /v1 may be in flight, refused or met by a drain.
+                let command = authed && write;
                 let mut add = |code: &str, why: &str| {
                     r.entry(code.to_string()).or_insert_with(|| error(why));
                 };
@@ -148,11 +149,6 @@ impl Modify for Errors {
             }
         }
     }
-}
-
-/// Routes that take no body but are commands (`register`, `withdraw`).
-fn item_is_command(path: &str) -> bool {
-    path.ends_with("/register") || path.ends_with("/withdraw")
 }
 
 /// The route table: every route, with its OpenAPI operation.

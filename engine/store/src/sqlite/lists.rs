@@ -165,7 +165,8 @@ pub(super) fn lead(
     Ok(row.map(|r| lead_view(audience, r)))
 }
 
-fn logged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Logged> {
+/// A decision row: `seq, outcome, document, partner, partner_body, kind`.
+pub(super) fn logged_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Logged> {
     Ok(Logged {
         seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
         outcome: r.get(1)?,

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::apply::{chain_hash, hours, working_seconds};
+use super::lists::logged_row;
 use super::{parse_ts, ts};
 use crate::{
     CommissionLine, Logged, LoggedCommand, OpportunityView, QueueEntry, RegistrationView,
@@ -221,22 +222,13 @@ pub(super) fn decisions(
     // The same `Logged` as the command's answer: the audience's document, and the
     // decision's partner with its view.
     let mut st = conn.prepare_cached(
-        "SELECT seq, outcome, CASE WHEN ?3 IS NULL THEN body ELSE partner_body END, kind,
-                partner, partner_body
+        "SELECT seq, outcome, CASE WHEN ?3 IS NULL THEN body ELSE partner_body END,
+                partner, partner_body, kind
          FROM decisions
          WHERE seq > ?1 AND (?3 IS NULL OR (partner = ?3 AND partner_body IS NOT NULL))
          ORDER BY seq LIMIT ?2",
     )?;
-    let rows = st.query_map(params![after, limit, partner_of(audience)], |r| {
-        Ok(Logged {
-            seq: to_u64(r.get(0)?),
-            outcome: r.get(1)?,
-            json: r.get(2)?,
-            kind: r.get(3)?,
-            partner: r.get(4)?,
-            partner_json: r.get(5)?,
-        })
-    })?;
+    let rows = st.query_map(params![after, limit, partner_of(audience)], logged_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
