@@ -6,6 +6,7 @@
 //! and the CLI is the only part of dealflow that reads the clock or the file system.
 
 mod completions;
+mod crm;
 mod demo;
 mod diag;
 mod eval;
@@ -247,6 +248,12 @@ enum Command {
     /// Run the decision service (HTTP API, docs/service.md) on a store.
     #[command(after_help = SERVE_AFTER_HELP)]
     Serve(serve::ServeArgs),
+    /// Import CRM exports (CSV) into a store through a mapping file.
+    #[command(after_help = crm::IMPORT_AFTER_HELP)]
+    Import(crm::ImportArgs),
+    /// Pipeline analytics from a store's history (text, JSON or a self-contained HTML page).
+    #[command(after_help = crm::REPORT_AFTER_HELP)]
+    Report(crm::ReportArgs),
     /// Create, revoke and list the service's API tokens.
     #[command(after_help = STORE_AFTER_HELP)]
     Token(serve::TokenArgs),
@@ -688,6 +695,8 @@ fn main() -> ExitCode {
         Command::Init(a) => program::init(&a),
         Command::Serve(a) => serve::serve(&a),
         Command::Token(a) => serve::token(&a),
+        Command::Import(a) => crm::import(&a),
+        Command::Report(a) => crm::report(&a),
         Command::Submit(a) => program::submit(&a),
         Command::Tick(a) => program::tick(&a),
         Command::Show(a) => program::show(&a),

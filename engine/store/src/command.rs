@@ -146,9 +146,68 @@ pub struct NewOpportunity {
     pub line_items: Vec<Value>,
 }
 
+/// A batch of CRM data (`dealflow import`): facts that already happened, recorded
+/// as they were, not decided. Partners and accounts are upserted; each opportunity
+/// is created, or updated where it differs from the stored one, with its history
+/// at the instants the CRM recorded.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Import {
+    /// Where the rows came from (the mapping's name), for the log.
+    pub source: String,
+    #[serde(default)]
+    pub partners: Vec<Map<String, Value>>,
+    #[serde(default)]
+    pub accounts: Vec<Map<String, Value>>,
+    /// Ids of the accounts above that direct sales owns.
+    #[serde(default)]
+    pub direct_accounts: Vec<String>,
+    #[serde(default)]
+    pub opportunities: Vec<ImportedOpportunity>,
+}
+
+/// One opportunity as a CRM holds it.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ImportedOpportunity {
+    pub id: String,
+    #[serde(default)]
+    pub partner: Option<String>,
+    /// `None`: no account assigned yet.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// Any stage of the policy, closed ones included.
+    pub stage: String,
+    /// When the CRM created the deal (RFC 3339).
+    pub created_at: String,
+    #[serde(default)]
+    pub fields: Map<String, Value>,
+    #[serde(default)]
+    pub line_items: Vec<Value>,
+    /// Record history (docs/records.md event types), at the CRM's instants.
+    #[serde(default)]
+    pub history: Vec<Value>,
+    /// Field history: other fields' changes at the CRM's instants (events only).
+    #[serde(default)]
+    pub changes: Vec<FieldChange>,
+}
+
+/// A field's change recorded by the CRM.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FieldChange {
+    pub at: String,
+    pub field: String,
+    #[serde(default)]
+    pub old: Value,
+    #[serde(default)]
+    pub new: Value,
+}
+
 /// The body of a command, by `type`.
 #[derive(Clone, Debug)]
 pub enum Body {
+    Import(Import),
     UpsertPartner {
         partner: Map<String, Value>,
     },
@@ -223,7 +282,7 @@ pub enum Verdict {
 }
 
 /// Every command type, as written in `type`.
-pub const TYPES: [&str; 17] = [
+pub const TYPES: [&str; 18] = [
     "upsert_partner",
     "upsert_account",
     "create_opportunity",
@@ -241,6 +300,7 @@ pub const TYPES: [&str; 17] = [
     "decline_lead",
     "publish_policy",
     "tick",
+    "import",
 ];
 
 impl Body {
@@ -263,6 +323,7 @@ impl Body {
             Body::DeclineLead { .. } => "decline_lead",
             Body::PublishPolicy { .. } => "publish_policy",
             Body::Tick => "tick",
+            Body::Import(_) => "import",
         }
     }
 
@@ -577,6 +638,7 @@ impl Command {
                 let _: Empty = body(&kind, rest).map_err(b)?;
                 Body::Tick
             }
+            "import" => Body::Import(body(&kind, rest).map_err(b)?),
             other => {
                 return Err(err(
                     format!(

@@ -37,9 +37,14 @@ pub use command::{Actor, Body, Command, Role, Verdict};
 pub use dealflow_engine::Audience;
 use serde::Serialize;
 pub use view::{
-    CommissionLine, Grant, LeadView, ListQuery, LoggedCommand, OpportunitySummary, OpportunityView,
-    PolicyVersion, QueueEntry, RegistrationView, TokenInfo, Verify,
+    AccountRow, CommissionLine, Grant, LeadView, ListQuery, LoggedCommand, OpportunityRow,
+    OpportunitySummary, OpportunityView, PartnerRow, PolicyVersion, QueueEntry, RegisterDecision,
+    RegistrationView, TokenInfo, Verify,
 };
+
+/// A visitor of a streaming read: called once per row; an error stops the pass and
+/// is returned.
+pub type Visitor<'f, T> = &'f mut dyn FnMut(&T) -> Result<(), StoreError>;
 
 /// What can go wrong in the store itself (never a refused command: a refusal is a
 /// logged decision).
@@ -224,6 +229,34 @@ pub trait Store: Send + Sync {
 
     /// Every token (never the secrets).
     fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError>;
+
+    /// Every opportunity the audience may see, in id order, lent to `f` one at a
+    /// time (analytics and export read the whole store in one pass this way).
+    fn scan_opportunities(
+        &self,
+        audience: &Audience,
+        f: &mut dyn for<'r> FnMut(&crate::OpportunityRow<'r>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Every registration the audience may see, oldest submission first.
+    fn scan_registrations(
+        &self,
+        audience: &Audience,
+        f: Visitor<'_, RegistrationView>,
+    ) -> Result<(), StoreError>;
+
+    /// Every `register` decision the audience may see, in log order.
+    fn scan_register_decisions(
+        &self,
+        audience: &Audience,
+        f: &mut dyn for<'r> FnMut(&crate::RegisterDecision<'r>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// Partners' documents (a partner sees its own), in id order.
+    fn partners(&self, audience: &Audience) -> Result<Vec<PartnerRow>, StoreError>;
+
+    /// Accounts' documents (a partner sees those of its own deals), in id order.
+    fn accounts(&self, audience: &Audience) -> Result<Vec<AccountRow>, StoreError>;
 
     /// [`Store::submit_batch`], with each command also decided by `candidate` just
     /// before it is applied (against the same state, the batch's earlier commands

@@ -107,7 +107,8 @@ pub struct OpportunitySummary {
     pub stage: String,
     pub closed: bool,
     pub partner: Option<String>,
-    pub account: String,
+    /// `None` for an imported deal that no account was assigned to.
+    pub account: Option<String>,
     pub updated_at: String,
 }
 
@@ -152,4 +153,45 @@ pub struct TokenInfo {
     pub name: Option<String>,
     pub created_at: String,
     pub revoked_at: Option<String>,
+}
+
+/// One stored opportunity, lent for a streaming pass ([`crate::Store::scan_opportunities`]).
+/// `doc` is `{"fields": {...}, "line_items": [...]}` and `history` the record history
+/// (docs/records.md), both JSON text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpportunityRow<'a> {
+    pub id: &'a str,
+    pub partner: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub stage: &'a str,
+    pub closed: bool,
+    pub doc: &'a str,
+    pub history: &'a str,
+    pub created_at: &'a str,
+    pub updated_at: &'a str,
+}
+
+/// A register decision: its log position, opportunity, outcome and document (the
+/// audience's view), lent for a streaming pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegisterDecision<'a> {
+    pub seq: u64,
+    pub opportunity: Option<&'a str>,
+    pub outcome: &'a str,
+    pub body: &'a str,
+}
+
+/// A partner's stored document (JSON text).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PartnerRow {
+    pub id: String,
+    pub doc: String,
+}
+
+/// An account's stored document (JSON text) and whether direct sales owns it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AccountRow {
+    pub id: String,
+    pub doc: String,
+    pub direct: bool,
 }

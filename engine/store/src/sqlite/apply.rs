@@ -113,6 +113,10 @@ struct Out {
     decision: Option<Value>,
     partner_decision: Option<Value>,
     events: Vec<Ev>,
+    /// The body carries the events' count and SHA-256 instead of the events (an
+    /// import's thousands of events are in the events table; the chain still
+    /// covers them through the digest).
+    digest_events: bool,
     message: Option<String>,
     extra: Map<String, Value>,
 }
@@ -530,6 +534,17 @@ pub(crate) fn chain_hash(prev_hex: Option<&str>, body: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// `{"count": N, "sha256": H}` with H the SHA-256 of the events' canonical JSON,
+/// one per line.
+fn events_digest(events: &[Ev]) -> Value {
+    let mut h = Sha256::new();
+    for e in events {
+        h.update(canonical(&event_json(e)).as_bytes());
+        h.update(b"\n");
+    }
+    json!({ "count": events.len(), "sha256": hex::encode(h.finalize()) })
+}
+
 fn event_json(e: &Ev) -> Value {
     let mut m = Map::new();
     m.insert("type".into(), e.kind.into());
@@ -560,7 +575,11 @@ fn append(
             "type": env.kind,
             "by": env.by,
         });
-        let events: Vec<Value> = out.events.iter().map(event_json).collect();
+        let events: Vec<Value> = if out.digest_events {
+            Vec::new()
+        } else {
+            out.events.iter().map(event_json).collect()
+        };
         let mut body = Map::new();
         body.insert("seq".into(), seq.into());
         body.insert("command".into(), command.clone());
@@ -579,7 +598,11 @@ fn append(
             "decision".into(),
             out.decision.clone().unwrap_or(Value::Null),
         );
-        body.insert("events".into(), Value::Array(events));
+        if out.digest_events {
+            body.insert("events".into(), events_digest(&out.events));
+        } else {
+            body.insert("events".into(), Value::Array(events));
+        }
         let body_text = canonical(&Value::Object(body));
         let partner_text = out.partner.as_ref().map(|_| {
             partner_body.insert(
@@ -647,7 +670,8 @@ fn append(
 struct OppRow {
     id: String,
     partner: Option<String>,
-    account: String,
+    /// An imported deal may have no account yet.
+    account: Option<String>,
     stage: String,
     closed: bool,
     fields: Map<String, Value>,
@@ -797,6 +821,8 @@ fn period(policy: &Policy, per: ir::Period, at: DateTime<Utc>) -> String {
     format!("{per}:{start}")
 }
 
+mod import;
+
 fn parse_rfc(s: &str) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
         .ok()
@@ -833,6 +859,7 @@ impl Cx<'_> {
                 effective_from,
             } => self.publish(name, source, *effective_from),
             Body::Tick => self.tick(),
+            Body::Import(batch) => self.import(batch),
             body => {
                 self.policy()?;
                 match body {
@@ -874,7 +901,7 @@ impl Cx<'_> {
                     Body::DeclineLead { lead, reason } => {
                         self.decline_lead(lead, reason.as_deref())
                     }
-                    Body::PublishPolicy { .. } | Body::Tick => Ok(()),
+                    Body::PublishPolicy { .. } | Body::Tick | Body::Import(_) => Ok(()),
                 }
             }
         }
@@ -924,7 +951,7 @@ impl Cx<'_> {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, bool>(4)?,
                     r.get::<_, String>(5)?,
@@ -1011,8 +1038,10 @@ impl Cx<'_> {
                 m.insert("partner".into(), doc);
             }
         }
-        if let Some(doc) = self.doc_of("accounts", &opp.account)? {
-            m.insert("account".into(), doc);
+        if let Some(a) = &opp.account {
+            if let Some(doc) = self.doc_of("accounts", a)? {
+                m.insert("account".into(), doc);
+            }
         }
         if let Some(r) = reg.filter(|r| !matches!(r.status.as_str(), "returned" | "withdrawn")) {
             let mut g = Map::new();
@@ -1348,7 +1377,7 @@ impl Cx<'_> {
         let opp = OppRow {
             id: o.id.clone(),
             partner: partner.clone(),
-            account: o.account.clone(),
+            account: Some(o.account.clone()),
             stage: stage.clone(),
             closed: false,
             fields: o.fields.clone(),
@@ -1521,9 +1550,10 @@ impl Cx<'_> {
 
     /// Other live registrations that a duplicate or conflict rule could match.
     fn registration_context(&self, policy: &Policy, opp: &OppRow) -> Res<Context> {
-        let account = self
-            .doc_of("accounts", &opp.account)?
-            .unwrap_or(Value::Null);
+        let account = match &opp.account {
+            Some(a) => self.doc_of("accounts", a)?.unwrap_or(Value::Null),
+            None => Value::Null,
+        };
         let (kd, kn, ki) = account_keys(account.as_object().unwrap_or(&Map::new()));
         let direct: bool = self
             .conn
@@ -1531,6 +1561,11 @@ impl Cx<'_> {
             .query_row([&opp.account], |r| r.get(0))
             .optional()?
             .unwrap_or(false);
+        if opp.account.is_none() {
+            // Duplicate and conflict rules compare accounts: a deal without one
+            // matches no other registration.
+            return Ok(Context::default());
+        }
         let ids: Vec<String> = if keys_cover_account(policy.ir()) {
             // Three index lookups on the account identity, then the live
             // registrations of those accounts' open deals. CROSS JOIN keeps SQLite
@@ -1569,7 +1604,7 @@ impl Cx<'_> {
         }
         let mut direct_accounts = Vec::new();
         if direct {
-            direct_accounts.push(opp.account.clone());
+            direct_accounts.extend(opp.account.clone());
             if let Some(d) = account.get("domain").and_then(Value::as_str) {
                 direct_accounts.push(d.to_string());
             }
@@ -2524,7 +2559,7 @@ impl Cx<'_> {
             let opp = OppRow {
                 id: opp_id.clone(),
                 partner: Some(me.clone()),
-                account: account.into(),
+                account: Some(account.into()),
                 stage: stage.clone(),
                 closed: false,
                 fields,

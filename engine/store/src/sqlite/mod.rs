@@ -5,6 +5,7 @@
 mod apply;
 mod lists;
 mod queries;
+mod scan;
 pub mod schema;
 
 use std::collections::HashMap;
@@ -469,6 +470,43 @@ impl crate::Store for SqliteStore {
         lists::decisions_where(&conn, audience, q)
     }
 
+    fn scan_opportunities(
+        &self,
+        audience: &Audience,
+        f: &mut dyn for<'r> FnMut(&crate::OpportunityRow<'r>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.read()?;
+        scan::opportunities(&conn, audience, f)
+    }
+
+    fn scan_registrations(
+        &self,
+        audience: &Audience,
+        f: crate::Visitor<'_, crate::RegistrationView>,
+    ) -> Result<(), StoreError> {
+        let conn = self.read()?;
+        scan::registrations(&conn, audience, f)
+    }
+
+    fn scan_register_decisions(
+        &self,
+        audience: &Audience,
+        f: &mut dyn for<'r> FnMut(&crate::RegisterDecision<'r>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let conn = self.read()?;
+        scan::register_decisions(&conn, audience, f)
+    }
+
+    fn partners(&self, audience: &Audience) -> Result<Vec<crate::PartnerRow>, StoreError> {
+        let conn = self.read()?;
+        scan::partners(&conn, audience)
+    }
+
+    fn accounts(&self, audience: &Audience) -> Result<Vec<crate::AccountRow>, StoreError> {
+        let conn = self.read()?;
+        scan::accounts(&conn, audience)
+    }
+
     fn policy_versions(&self) -> Result<Vec<crate::PolicyVersion>, StoreError> {
         let conn = self.read()?;
         lists::policy_versions(&conn)
@@ -535,4 +573,10 @@ impl crate::Store for SqliteStore {
         tx.commit()?;
         Ok(answers)
     }
+}
+
+/// Working seconds between two instants on `policy`'s business calendar (wall-clock
+/// seconds without one); 0 when `to <= from`. The SLA clock's own measure.
+pub fn business_seconds(policy: &Policy, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
+    apply::working_seconds(policy, from, to)
 }

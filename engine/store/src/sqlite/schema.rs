@@ -189,9 +189,50 @@ CREATE INDEX registrations_partner ON registrations (partner, id);
 CREATE INDEX decisions_kind ON decisions (kind, seq);
 "#;
 
+/// V3: an opportunity may have no account (CRM exports hold open deals that no
+/// account was assigned to yet). SQLite cannot drop a NOT NULL constraint with
+/// ALTER TABLE; removing one is the case its documentation allows by rewriting
+/// the table's definition in `sqlite_schema` (lang_altertable.html, "making other
+/// kinds of table schema changes"), with `schema_version` bumped so every
+/// connection reloads it. No row changes, so no index or key needs rebuilding.
+const V3: &str = "SELECT 1;";
+
+const ACCOUNT_NOT_NULL: &str = "account TEXT NOT NULL REFERENCES accounts (id)";
+const ACCOUNT_NULLABLE: &str = "account TEXT REFERENCES accounts (id)";
+
+fn v3_hook(tx: &rusqlite::Transaction<'_>) -> rusqlite_migration::HookResult {
+    let sql: String = tx.query_row(
+        "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'opportunities'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !sql.contains(ACCOUNT_NOT_NULL) {
+        return Err(rusqlite_migration::HookError::Hook(
+            "opportunities.account is not declared as version 1 declared it".into(),
+        ));
+    }
+    let version: i64 = tx.query_row("PRAGMA schema_version", [], |r| r.get(0))?;
+    tx.execute_batch("PRAGMA writable_schema = ON")?;
+    tx.execute(
+        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'opportunities'",
+        [sql.replace(ACCOUNT_NOT_NULL, ACCOUNT_NULLABLE)],
+    )?;
+    tx.execute_batch(&format!(
+        "PRAGMA schema_version = {}; PRAGMA writable_schema = OFF;",
+        version.saturating_add(1)
+    ))?;
+    let ok: String = tx.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+    if ok != "ok" {
+        return Err(rusqlite_migration::HookError::Hook(format!(
+            "integrity check after the schema change: {ok}"
+        )));
+    }
+    Ok(())
+}
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2)])
+    Migrations::new(vec![M::up(V1), M::up(V2), M::up_with_hook(V3, v3_hook)])
 }
 
 /// The number of migrations: the schema version this binary writes.
-pub const VERSION: usize = 2;
+pub const VERSION: usize = 3;
