@@ -148,10 +148,11 @@ pub fn import(a: &ImportArgs) -> ExitStatus {
             pb.inc(n);
         }
     };
-    let prepared = match import::prepare(&mapping, &policy, &a.files, &partners, &accounts, &mut tick) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+    let prepared =
+        match import::prepare(&mapping, &policy, &a.files, &partners, &accounts, &mut tick) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
@@ -193,7 +194,8 @@ pub fn import(a: &ImportArgs) -> ExitStatus {
         Err(e) => return fail(format!("{}: {e}", a.db.display())),
     };
     if let Some((path, text)) = &new_policy {
-        let effective = dealflow_store::command::parse_instant("0001-01-01T00:00:00Z").unwrap_or_default();
+        let effective =
+            dealflow_store::command::parse_instant("0001-01-01T00:00:00Z").unwrap_or_default();
         let cmd = serde_json::json!({
             "key": "init", "type": "publish_policy", "by": {"user": "cli", "role": "admin"},
             "name": path.display().to_string(), "source": text,
@@ -202,15 +204,23 @@ pub fn import(a: &ImportArgs) -> ExitStatus {
         match store.submit(&cmd.to_string(), effective) {
             Ok(s) if !s.refused => {}
             Ok(s) => {
-                let msg = s.decisions.first().map(|d| d.json.clone()).unwrap_or_default();
+                let msg = s
+                    .decisions
+                    .first()
+                    .map(|d| d.json.clone())
+                    .unwrap_or_default();
                 return fail(format!("the policy was refused: {msg}"));
             }
             Err(e) => return fail(e),
         }
     }
     let user = std::env::var("USER").unwrap_or_else(|_| "import".into());
-    let user = if user.trim().is_empty() { "import".to_string() } else { user };
-    let cmds = import::commands(&prepared.batch, a.chunk, now, &user);
+    let user = if user.trim().is_empty() {
+        "import".to_string()
+    } else {
+        user
+    };
+    let cmds = import::commands(&prepared.batch, a.chunk, &user);
     match write(&store, &cmds, &prepared, now) {
         Ok(summary) => {
             let secs = started.elapsed().as_secs_f64();
@@ -250,7 +260,11 @@ fn write(
             }
             let n = serde_json::from_str::<Value>(cmd)
                 .ok()
-                .and_then(|v| v.get("opportunities").and_then(Value::as_array).map(Vec::len))
+                .and_then(|v| {
+                    v.get("opportunities")
+                        .and_then(Value::as_array)
+                        .map(Vec::len)
+                })
                 .unwrap_or(0) as u64;
             if let Some(pb) = &pb {
                 pb.inc(n);
@@ -286,6 +300,54 @@ fn write(
         "partners {} new, {} updated; accounts {} new, {} updated; opportunities {} new, {} updated, {} unchanged",
         totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6]
     ))
+}
+
+pub const EXPORT_AFTER_HELP: &str = "\
+Writes every file the mapping reads into --out (created if missing), with the columns
+it reads, from the store: importing the export again gives the same partners,
+accounts and opportunities with their history. Field history other than stages and
+close dates (amount changes, say) stays in the store's events and is not exported.";
+
+/// Arguments of `dealflow export`.
+#[derive(Debug, clap::Args)]
+pub struct ExportArgs {
+    #[arg(long, value_name = "PATH")]
+    pub db: PathBuf,
+    #[arg(long, value_name = "MAPPING.yaml")]
+    pub mapping: PathBuf,
+    /// The folder to write the CSV files into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+pub fn export(a: &ExportArgs) -> ExitStatus {
+    let mapping = match Mapping::load(&a.mapping) {
+        Ok(m) => m,
+        Err(e) => return fail(e),
+    };
+    let store = match SqliteStore::open_existing(&a.db) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("{}: {e}", a.db.display())),
+    };
+    let policy = match report::policy_at(&store, Utc::now()) {
+        Ok(p) => p,
+        Err(e) => return fail(format!("{}: {e}", a.db.display())),
+    };
+    if let Err(e) = mapping.check(policy.ir()) {
+        return fail(e.join("\n"));
+    }
+    if let Err(e) = std::fs::create_dir_all(&a.out) {
+        return fail(format!("cannot create {}: {e}", a.out.display()));
+    }
+    match dealflow_analytics::export::export(&store, &policy, &mapping, &a.out) {
+        Ok(done) => {
+            for (file, rows) in &done.files {
+                println!("{}: {rows} rows", a.out.join(file).display());
+            }
+            ExitStatus::Success
+        }
+        Err(e) => fail(e),
+    }
 }
 
 pub const REPORT_AFTER_HELP: &str = "\

@@ -251,6 +251,9 @@ enum Command {
     /// Import CRM exports (CSV) into a store through a mapping file.
     #[command(after_help = crm::IMPORT_AFTER_HELP)]
     Import(crm::ImportArgs),
+    /// Write a store back as CSV files in a mapping's shape.
+    #[command(after_help = crm::EXPORT_AFTER_HELP)]
+    Export(crm::ExportArgs),
     /// Pipeline analytics from a store's history (text, JSON or a self-contained HTML page).
     #[command(after_help = crm::REPORT_AFTER_HELP)]
     Report(crm::ReportArgs),
@@ -697,6 +700,7 @@ fn main() -> ExitCode {
         Command::Token(a) => serve::token(&a),
         Command::Import(a) => crm::import(&a),
         Command::Report(a) => crm::report(&a),
+        Command::Export(a) => crm::export(&a),
         Command::Submit(a) => program::submit(&a),
         Command::Tick(a) => program::tick(&a),
         Command::Show(a) => program::show(&a),

@@ -17,7 +17,11 @@ pub enum DateFormat {
     EpochMs,
     EpochS,
     /// A chrono pattern, and whether it has a time part.
-    Pattern { chrono: String, time: bool, spec: String },
+    Pattern {
+        chrono: String,
+        time: bool,
+        spec: String,
+    },
 }
 
 impl DateFormat {
@@ -111,7 +115,12 @@ impl DateFormat {
                 if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
                     return local(d.and_time(chrono::NaiveTime::MIN), tz, s);
                 }
-                for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+                for f in [
+                    "%Y-%m-%d %H:%M:%S",
+                    "%Y-%m-%d %H:%M",
+                    "%Y-%m-%dT%H:%M:%S",
+                    "%Y-%m-%dT%H:%M",
+                ] {
                     if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
                         return local(t, tz, s);
                     }
@@ -146,7 +155,9 @@ impl DateFormat {
     /// Reads a calendar date (a date-time is taken as its date in `tz`).
     pub fn date(&self, s: &str, tz: Tz) -> Result<NaiveDate, String> {
         if let DateFormat::Pattern {
-            chrono, time: false, ..
+            chrono,
+            time: false,
+            ..
         } = self
         {
             return NaiveDate::parse_from_str(s, chrono)
@@ -181,7 +192,11 @@ impl DateFormat {
     /// Writes a date back in this format (export).
     pub fn write_date(&self, d: NaiveDate, tz: Tz) -> String {
         match self {
-            DateFormat::Pattern { chrono, time: false, .. } => d.format(chrono).to_string(),
+            DateFormat::Pattern {
+                chrono,
+                time: false,
+                ..
+            } => d.format(chrono).to_string(),
             DateFormat::Iso => d.format("%Y-%m-%d").to_string(),
             _ => match local(d.and_time(chrono::NaiveTime::MIN), tz, "") {
                 Ok(t) => self.write_instant(t, tz),
@@ -221,7 +236,9 @@ impl Conv<'_> {
             Type::Bool => match s.trim().to_ascii_lowercase().as_str() {
                 "true" | "t" | "yes" | "y" | "1" => Ok(Value::Bool(true)),
                 "false" | "f" | "no" | "n" | "0" => Ok(Value::Bool(false)),
-                _ => Err(format!("`{s}` is not a yes/no value (true/false, yes/no, 1/0)")),
+                _ => Err(format!(
+                    "`{s}` is not a yes/no value (true/false, yes/no, 1/0)"
+                )),
             },
             Type::Integer => {
                 let t = self.number_text(s);
@@ -252,12 +269,21 @@ impl Conv<'_> {
             Type::Percent => {
                 let t = s.trim();
                 if let Some(p) = t.strip_suffix('%') {
-                    let d: Decimal = p.trim().parse().map_err(|_| format!("`{s}` is not a percentage"))?;
+                    let d: Decimal = p
+                        .trim()
+                        .parse()
+                        .map_err(|_| format!("`{s}` is not a percentage"))?;
                     Ok(Value::String(format!("{}%", d.normalize())))
                 } else {
-                    let d: Decimal = t.parse().map_err(|_| format!("`{s}` is not a percentage"))?;
+                    let d: Decimal = t
+                        .parse()
+                        .map_err(|_| format!("`{s}` is not a percentage"))?;
                     // A CRM's `Probability` column is a number of percent (0..100).
-                    let pct = if d > Decimal::ONE { d } else { d * Decimal::from(100) };
+                    let pct = if d > Decimal::ONE {
+                        d
+                    } else {
+                        d * Decimal::from(100)
+                    };
                     Ok(Value::String(format!("{}%", pct.normalize())))
                 }
             }
@@ -343,13 +369,24 @@ mod tests {
         let ny: Tz = "America/New_York".parse().unwrap();
         let dmy = DateFormat::parse("DD/MM/YYYY").unwrap();
         let mdy = DateFormat::parse("MM/DD/YYYY").unwrap();
-        assert_eq!(dmy.date("03/04/2026", utc).unwrap().to_string(), "2026-04-03");
-        assert_eq!(mdy.date("03/04/2026", utc).unwrap().to_string(), "2026-03-04");
+        assert_eq!(
+            dmy.date("03/04/2026", utc).unwrap().to_string(),
+            "2026-04-03"
+        );
+        assert_eq!(
+            mdy.date("03/04/2026", utc).unwrap().to_string(),
+            "2026-03-04"
+        );
         assert!(dmy.date("13/13/2026", utc).is_err());
         let dt = DateFormat::parse("MM/DD/YYYY HH:mm").unwrap();
-        assert_eq!(dt.instant("07/01/2026 09:30", ny).unwrap(), at("2026-07-01T13:30:00Z"));
         assert_eq!(
-            DateFormat::Iso.instant("2026-07-01T09:30:00+02:00", ny).unwrap(),
+            dt.instant("07/01/2026 09:30", ny).unwrap(),
+            at("2026-07-01T13:30:00Z")
+        );
+        assert_eq!(
+            DateFormat::Iso
+                .instant("2026-07-01T09:30:00+02:00", ny)
+                .unwrap(),
             at("2026-07-01T07:30:00Z")
         );
         assert_eq!(
@@ -358,14 +395,23 @@ mod tests {
         );
         // A date-time in a pattern with an offset after it keeps the offset.
         let off = DateFormat::parse("DD/MM/YYYY HH:mm").unwrap();
-        assert_eq!(off.instant("01/07/2026 09:30 +0200", ny).unwrap(), at("2026-07-01T07:30:00Z"));
+        assert_eq!(
+            off.instant("01/07/2026 09:30 +0200", ny).unwrap(),
+            at("2026-07-01T07:30:00Z")
+        );
         // The hour the clocks skip in New York does not exist.
         assert!(dt.instant("03/08/2026 02:30", ny).is_err());
         assert!(DateFormat::parse("DD/QQ/YYYY").is_err());
         assert!(DateFormat::parse("DD/MM").is_err());
         let t = DateFormat::Iso.instant("2026-02-03", ny).unwrap();
         assert_eq!(t, at("2026-02-03T05:00:00Z"));
-        for f in ["DD/MM/YYYY", "MM/DD/YYYY HH:mm", "iso", "epoch_ms", "rfc3339"] {
+        for f in [
+            "DD/MM/YYYY",
+            "MM/DD/YYYY HH:mm",
+            "iso",
+            "epoch_ms",
+            "rfc3339",
+        ] {
             let f = DateFormat::parse(f).unwrap();
             assert_eq!(f.instant(&f.write_instant(t, ny), ny).unwrap(), t, "{f:?}");
         }

@@ -180,6 +180,7 @@ impl Cell<'_> {
         }
         if let Some((table, name)) = &self.lookup {
             match table.get(&v) {
+                Some(x) if x.is_empty() => return Ok(None),
                 Some(x) => v = x.clone(),
                 None => return Err(self.err(&v, format!("no `{v}` in lookup `{name}`"))),
             }
@@ -233,7 +234,9 @@ impl<'m> Binder<'m> {
             None => None,
         };
         let format = match &f.format {
-            Some(x) => DateFormat::parse(x).map_err(|e| ImportError::Mapping(format!("{what}: {e}")))?,
+            Some(x) => {
+                DateFormat::parse(x).map_err(|e| ImportError::Mapping(format!("{what}: {e}")))?
+            }
             None => self.default_format.clone(),
         };
         let fallback = match &f.fallback {
@@ -352,7 +355,8 @@ struct Draft {
     closed_at: Option<DateTime<Utc>>,
     /// (instant, stage) entries from stage dates and stage history.
     stages: Vec<(DateTime<Utc>, ir::StageId)>,
-    close_dates: Vec<(DateTime<Utc>, Value)>,
+    /// Close-date moves: instant, from, to.
+    close_dates: Vec<(DateTime<Utc>, Value, Value)>,
     changes: Vec<(DateTime<Utc>, String, Value)>,
     snapshots: bool,
 }
@@ -385,10 +389,7 @@ pub fn prepare(
     // Find each named file among the arguments.
     let by_name: HashMap<String, &PathBuf> = files
         .iter()
-        .filter_map(|p| {
-            p.file_name()
-                .map(|n| (n.to_string_lossy().to_string(), p))
-        })
+        .filter_map(|p| p.file_name().map(|n| (n.to_string_lossy().to_string(), p)))
         .collect();
     let wanted = mapping.files();
     let mut tables: HashMap<String, Table> = HashMap::new();
@@ -426,7 +427,11 @@ pub fn prepare(
         let k = t.column(&l.key, &what)?;
         let v = t.column(&l.value, &what)?;
         let km = match &l.key_values {
-            Some(x) => Some(mapping.values_of(x).map_err(|e| ImportError::Mapping(format!("{what}: {e}")))?),
+            Some(x) => Some(
+                mapping
+                    .values_of(x)
+                    .map_err(|e| ImportError::Mapping(format!("{what}: {e}")))?,
+            ),
             None => None,
         };
         let mut m = HashMap::new();
@@ -441,7 +446,11 @@ pub fn prepare(
         let t = table(&p.file)?;
         let k = t.column(&p.id, "products.id")?;
         let km = match &p.key_values {
-            Some(x) => Some(mapping.values_of(x).map_err(|e| ImportError::Mapping(format!("products: {e}")))?),
+            Some(x) => Some(
+                mapping
+                    .values_of(x)
+                    .map_err(|e| ImportError::Mapping(format!("products: {e}")))?,
+            ),
             None => None,
         };
         for (ci, h) in t.headers.iter().enumerate() {
@@ -540,9 +549,23 @@ pub fn prepare(
         )?;
         c_dates.push((st, cell));
     }
-    let c_fields = Fields::bind(&b, ir, RecordKind::Opportunity, &o.fields, t, "opportunities.fields")?;
+    let c_fields = Fields::bind(
+        &b,
+        ir,
+        RecordKind::Opportunity,
+        &o.fields,
+        t,
+        "opportunities.fields",
+    )?;
     let c_item = match &o.line_item {
-        Some(li) => Some(Fields::bind(&b, ir, RecordKind::LineItem, li, t, "opportunities.line_item")?),
+        Some(li) => Some(Fields::bind(
+            &b,
+            ir,
+            RecordKind::LineItem,
+            li,
+            t,
+            "opportunities.line_item",
+        )?),
         None => None,
     };
 
@@ -551,8 +574,20 @@ pub fn prepare(
     for (row_no, (line, r)) in t.rows.iter().enumerate() {
         let line = *line;
         match read_opp(
-            ir, tz, r, &c_id, &c_stage, c_partner.as_ref(), c_account.as_ref(), &c_created,
-            c_closed.as_ref(), &c_dates, &c_fields, c_item.as_ref(), &partner_ids, &account_ids,
+            ir,
+            tz,
+            r,
+            &c_id,
+            &c_stage,
+            c_partner.as_ref(),
+            c_account.as_ref(),
+            &c_created,
+            c_closed.as_ref(),
+            &c_dates,
+            &c_fields,
+            c_item.as_ref(),
+            &partner_ids,
+            &account_ids,
         ) {
             Ok(mut d) => {
                 d.line = line;
@@ -563,7 +598,10 @@ pub fn prepare(
                         t,
                         line,
                         r,
-                        format!("opportunity `{}` appears again (first on line {first})", d.opp.id),
+                        format!(
+                            "opportunity `{}` appears again (first on line {first})",
+                            d.opp.id
+                        ),
                     ));
                     continue;
                 }
@@ -590,23 +628,50 @@ pub fn prepare(
             Some(s) => Some(b.bind(s, t, "stage_history.close_date")?),
             None => None,
         };
-        let c_hf = Fields::bind(&b, ir, RecordKind::Opportunity, &h.fields, t, "stage_history.fields")?;
+        let c_hf = Fields::bind(
+            &b,
+            ir,
+            RecordKind::Opportunity,
+            &h.fields,
+            t,
+            "stage_history.fields",
+        )?;
         let cd_ty = field_type(ir, RecordKind::Opportunity, "close_date");
         // Rows per opportunity, in time order.
-        let mut snaps: HashMap<usize, Vec<(DateTime<Utc>, u64, Option<ir::StageId>, Option<Value>, Map<String, Value>)>> =
-            HashMap::new();
+        let mut snaps: HashMap<
+            usize,
+            Vec<(
+                DateTime<Utc>,
+                u64,
+                Option<ir::StageId>,
+                Option<Value>,
+                Map<String, Value>,
+            )>,
+        > = HashMap::new();
         for (line, r) in &t.rows {
             let res = (|| -> Result<_, CellError> {
-                let id = c_opp.text(r)?.ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
+                let id = c_opp
+                    .text(r)?
+                    .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
                 let Some(&di) = index.get(&id) else {
                     return Err(c_opp.err(&id, format!("no opportunity `{id}` in `{}`", o.file)));
                 };
-                let at_text = c_at.text(r)?.ok_or_else(|| c_at.err("", "no instant".into()))?;
-                let at = c_at.format.instant(&at_text, tz).map_err(|e| c_at.err(&at_text, e))?;
+                let at_text = c_at
+                    .text(r)?
+                    .ok_or_else(|| c_at.err("", "no instant".into()))?;
+                let at = c_at
+                    .format
+                    .instant(&at_text, tz)
+                    .map_err(|e| c_at.err(&at_text, e))?;
                 let st = match &c_st {
                     Some(c) => match c.text(r)? {
                         Some(v) => Some(stage_of(ir, &v).ok_or_else(|| {
-                            c.err(&v, format!("`{v}` is not a stage of the policy; map it under `values`"))
+                            c.err(
+                                &v,
+                                format!(
+                                    "`{v}` is not a stage of the policy; map it under `values`"
+                                ),
+                            )
                         })?),
                         None => None,
                     },
@@ -615,7 +680,13 @@ pub fn prepare(
                 let cd = match &c_cd {
                     Some(c) => match c.text(r)? {
                         Some(v) => {
-                            let conv = Conv { policy: ir, format: &c.format, tz, thousands: None, split: ";" };
+                            let conv = Conv {
+                                policy: ir,
+                                format: &c.format,
+                                tz,
+                                thousands: None,
+                                split: ";",
+                            };
                             Some(conv.value(&cd_ty, &v).map_err(|e| c.err(&v, e))?)
                         }
                         None => None,
@@ -626,13 +697,17 @@ pub fn prepare(
                 Ok((di, at, st, cd, f))
             })();
             match res {
-                Ok((di, at, st, cd, f)) => snaps.entry(di).or_default().push((at, *line, st, cd, f)),
+                Ok((di, at, st, cd, f)) => {
+                    snaps.entry(di).or_default().push((at, *line, st, cd, f))
+                }
                 Err(e) => out.errors.push(row_error(t, *line, r, e)),
             }
         }
         for (di, mut rows) in snaps {
             rows.sort_by_key(|x| (x.0, x.1));
-            let Some(d) = drafts.get_mut(di) else { continue };
+            let Some(d) = drafts.get_mut(di) else {
+                continue;
+            };
             d.snapshots = true;
             let mut prev_cd: Option<Value> = None;
             let mut prev_f: Map<String, Value> = Map::new();
@@ -641,8 +716,8 @@ pub fn prepare(
                     d.stages.push((at, s));
                 }
                 if let Some(cd) = cd {
-                    if prev_cd.as_ref().is_some_and(|p| *p != cd) {
-                        d.close_dates.push((at, cd.clone()));
+                    if let Some(p) = prev_cd.as_ref().filter(|p| **p != cd) {
+                        d.close_dates.push((at, p.clone(), cd.clone()));
                     }
                     prev_cd = Some(cd);
                 }
@@ -662,10 +737,19 @@ pub fn prepare(
     if let Some(l) = &mapping.line_items {
         let t = table(&l.file)?;
         let c_opp = b.bind(&l.opportunity, t, "line_items.opportunity")?;
-        let c_f = Fields::bind(&b, ir, RecordKind::LineItem, &l.fields, t, "line_items.fields")?;
+        let c_f = Fields::bind(
+            &b,
+            ir,
+            RecordKind::LineItem,
+            &l.fields,
+            t,
+            "line_items.fields",
+        )?;
         for (line, r) in &t.rows {
             let res = (|| -> Result<_, CellError> {
-                let id = c_opp.text(r)?.ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
+                let id = c_opp
+                    .text(r)?
+                    .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
                 let Some(&di) = index.get(&id) else {
                     return Err(c_opp.err(&id, format!("no opportunity `{id}` in `{}`", o.file)));
                 };
@@ -716,7 +800,11 @@ pub fn prepare(
                 rec.insert("history".into(), Value::Array(opp.history.clone()));
                 match policy.parse_record_value(&Value::Object(rec)) {
                     Ok(_) => opps.push(opp),
-                    Err(e) => bad_opps.push((line, row, format!("the record does not fit the policy: {}", record_errors(&e)))),
+                    Err(e) => bad_opps.push((
+                        line,
+                        row,
+                        format!("the record does not fit the policy: {}", record_errors(&e)),
+                    )),
                 }
             }
             Err(reason) => bad_opps.push((line, row, reason)),
@@ -727,7 +815,8 @@ pub fn prepare(
             out.errors.push(plain(t, line, r, reason));
         }
     }
-    out.errors.sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
+    out.errors
+        .sort_by(|a, b| (a.file.as_str(), a.line).cmp(&(b.file.as_str(), b.line)));
     out.batch.source = mapping.name.clone().unwrap_or_else(|| "import".into());
     out.batch.opportunities = opps;
     Ok(out)
@@ -820,22 +909,32 @@ fn read_opp(
     partners: &HashSet<String>,
     accounts: &HashSet<String>,
 ) -> Result<Draft, CellError> {
-    let id = c_id.text(r)?.ok_or_else(|| c_id.err("", "no opportunity id".into()))?;
+    let id = c_id
+        .text(r)?
+        .ok_or_else(|| c_id.err("", "no opportunity id".into()))?;
     if id.len() > 256 {
         return Err(c_id.err(&id, "an id is at most 256 characters".into()));
     }
-    let sv = c_stage.text(r)?.ok_or_else(|| c_stage.err("", "no stage".into()))?;
+    let sv = c_stage
+        .text(r)?
+        .ok_or_else(|| c_stage.err("", "no stage".into()))?;
     let stage = stage_of(ir, &sv).ok_or_else(|| {
         c_stage.err(
             &sv,
             format!(
                 "not a stage of policy `{}` (its stages are {}); map it under `values`",
                 ir.name,
-                ir.stages.iter().map(|s| format!("`{}`", s.name)).collect::<Vec<_>>().join(", ")
+                ir.stages
+                    .iter()
+                    .map(|s| format!("`{}`", s.name))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         )
     })?;
-    let stage_def = ir.stage(stage).ok_or_else(|| c_stage.err(&sv, "unknown stage".into()))?;
+    let stage_def = ir
+        .stage(stage)
+        .ok_or_else(|| c_stage.err(&sv, "unknown stage".into()))?;
     let partner = match c_partner {
         Some(c) => c.text(r)?,
         None => None,
@@ -843,8 +942,17 @@ fn read_opp(
     if let Some(p) = &partner {
         if !partners.contains(p) {
             return Err(c_partner.map_or_else(
-                || CellError { column: None, value: Some(p.clone()), reason: String::new() },
-                |c| c.err(p, format!("unknown partner `{p}` (not in the partners file nor the store)")),
+                || CellError {
+                    column: None,
+                    value: Some(p.clone()),
+                    reason: String::new(),
+                },
+                |c| {
+                    c.err(
+                        p,
+                        format!("unknown partner `{p}` (not in the partners file nor the store)"),
+                    )
+                },
             ));
         }
     }
@@ -855,8 +963,17 @@ fn read_opp(
     if let Some(a) = &account {
         if !accounts.contains(a) {
             return Err(c_account.map_or_else(
-                || CellError { column: None, value: Some(a.clone()), reason: String::new() },
-                |c| c.err(a, format!("unknown account `{a}` (not in the accounts file nor the store)")),
+                || CellError {
+                    column: None,
+                    value: Some(a.clone()),
+                    reason: String::new(),
+                },
+                |c| {
+                    c.err(
+                        a,
+                        format!("unknown account `{a}` (not in the accounts file nor the store)"),
+                    )
+                },
             ));
         }
     }
@@ -866,8 +983,9 @@ fn read_opp(
             None => Ok(None),
         }
     };
-    let created = instant(c_created)?
-        .ok_or_else(|| c_created.err("", "no creation date (give the column a `default`)".into()))?;
+    let created = instant(c_created)?.ok_or_else(|| {
+        c_created.err("", "no creation date (give the column a `default`)".into())
+    })?;
     let closed_kind = stage_def.kind != StageKind::Open;
     let closed_at = match (closed_kind, c_closed) {
         (true, Some(c)) => instant(c)?,
@@ -960,7 +1078,11 @@ fn finish(ir: &ir::Policy, mut d: Draft) -> Result<ImportedOpportunity, String> 
         }
     }
     let mut h: Vec<(DateTime<Utc>, u8, Value)> = Vec::new();
-    h.push((d.created, 0, json!({ "at": ts(d.created), "type": "created" })));
+    h.push((
+        d.created,
+        0,
+        json!({ "at": ts(d.created), "type": "created" }),
+    ));
     let mut prev: Option<ir::StageId> = None;
     for (t, s) in &entered {
         if prev.is_none() && *s == first && *t <= d.created {
@@ -977,15 +1099,24 @@ fn finish(ir: &ir::Policy, mut d: Draft) -> Result<ImportedOpportunity, String> 
         h.push((*t, 1, Value::Object(e)));
         prev = Some(*s);
     }
-    let mut prev_cd: Option<Value> = None;
-    for (t, cd) in d.close_dates {
-        let from = prev_cd.take().or_else(|| d.opp.fields.get("close_date").cloned());
-        h.push((t, 1, json!({ "at": ts(t), "type": "close_date_change", "from": from, "to": cd })));
-        prev_cd = Some(cd);
+    for (t, from, to) in d.close_dates {
+        h.push((
+            t,
+            1,
+            json!({ "at": ts(t), "type": "close_date_change", "from": from, "to": to }),
+        ));
     }
     if let Some(at) = closed_at {
-        let outcome = if kind == Some(StageKind::Won) { "won" } else { "lost" };
-        h.push((at, 2, json!({ "at": ts(at), "type": "closed", "outcome": outcome })));
+        let outcome = if kind == Some(StageKind::Won) {
+            "won"
+        } else {
+            "lost"
+        };
+        h.push((
+            at,
+            2,
+            json!({ "at": ts(at), "type": "closed", "outcome": outcome }),
+        ));
     }
     h.sort_by_key(|x| (x.0, x.1));
     d.opp.history = h.into_iter().map(|x| x.2).collect();
@@ -1005,8 +1136,9 @@ fn finish(ir: &ir::Policy, mut d: Draft) -> Result<ImportedOpportunity, String> 
 
 /// Splits a prepared batch into commands of at most `size` opportunities (partners
 /// and accounts go with the first), each with an idempotency key that is the hash
-/// of its content: importing the same rows again is a repeat that changes nothing.
-pub fn commands(batch: &Import, size: usize, at: DateTime<Utc>, user: &str) -> Vec<String> {
+/// of its content and issuer: importing the same rows again is a repeat that
+/// changes nothing. Submit them with the import's instant as `now`.
+pub fn commands(batch: &Import, size: usize, user: &str) -> Vec<String> {
     let size = size.max(1);
     let mut out = Vec::new();
     let mut first = true;
@@ -1017,24 +1149,43 @@ pub fn commands(batch: &Import, size: usize, at: DateTime<Utc>, user: &str) -> V
     for chunk in chunks {
         let part = Import {
             source: batch.source.clone(),
-            partners: if first { batch.partners.clone() } else { Vec::new() },
-            accounts: if first { batch.accounts.clone() } else { Vec::new() },
-            direct_accounts: if first { batch.direct_accounts.clone() } else { Vec::new() },
+            partners: if first {
+                batch.partners.clone()
+            } else {
+                Vec::new()
+            },
+            accounts: if first {
+                batch.accounts.clone()
+            } else {
+                Vec::new()
+            },
+            direct_accounts: if first {
+                batch.direct_accounts.clone()
+            } else {
+                Vec::new()
+            },
             opportunities: chunk.to_vec(),
         };
         first = false;
         let body = serde_json::to_value(&part).unwrap_or(Value::Null);
+        let by = json!({ "user": user, "role": "admin" });
         let mut h = Sha256::new();
+        h.update(canonical(&by).as_bytes());
         h.update(canonical(&body).as_bytes());
-        let key = format!("import:{}:{}", batch.source, &hex::encode(h.finalize())[..32]);
+        let key = format!(
+            "import:{}:{}",
+            batch.source,
+            &hex::encode(h.finalize())[..32]
+        );
         let mut cmd = match body {
             Value::Object(m) => m,
             _ => Map::new(),
         };
         cmd.insert("key".into(), key.into());
         cmd.insert("type".into(), "import".into());
-        cmd.insert("at".into(), ts(at).into());
-        cmd.insert("by".into(), json!({ "user": user, "role": "admin" }));
+        // No `at`: the command is decided at the instant it is submitted with, and
+        // its payload (hence its idempotency) is the content alone.
+        cmd.insert("by".into(), by);
         out.push(Value::Object(cmd).to_string());
     }
     out
@@ -1047,7 +1198,8 @@ pub fn write_rejects(path: &Path, errors: &[RowError]) -> Result<(), String> {
         .from_path(path)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     let e = |x: csv::Error| format!("{}: {x}", path.display());
-    w.write_record(["file", "line", "column", "value", "reason", "row"]).map_err(e)?;
+    w.write_record(["file", "line", "column", "value", "reason", "row"])
+        .map_err(e)?;
     for r in errors {
         let mut row = csv::WriterBuilder::new().from_writer(Vec::new());
         row.write_record(&r.row).map_err(e)?;

@@ -6,6 +6,7 @@
 //! store's recorded history (`docs/metrics.md`).
 
 pub mod convert;
+pub mod export;
 pub mod import;
 pub mod mapping;
 pub mod report;

@@ -248,10 +248,7 @@ impl Mapping {
     }
 
     /// The value map a spec names.
-    pub fn values_of<'a>(
-        &'a self,
-        v: &'a Values,
-    ) -> Result<&'a BTreeMap<String, String>, String> {
+    pub fn values_of<'a>(&'a self, v: &'a Values) -> Result<&'a BTreeMap<String, String>, String> {
         match v {
             Values::Inline(m) => Ok(m),
             Values::Named(n) => self.values.get(n).ok_or_else(|| {
@@ -281,7 +278,11 @@ impl Mapping {
         }
         let spec = |what: &str, s: &Spec, errs: &mut Vec<String>| {
             let f = s.full();
-            if f.column.is_none() && f.value.is_none() && f.fallback.is_none() && f.default.is_none() {
+            if f.column.is_none()
+                && f.value.is_none()
+                && f.fallback.is_none()
+                && f.default.is_none()
+            {
                 errs.push(format!("{what}: give a `column` or a `value`"));
             }
             if let Some(v) = &f.values {
@@ -308,13 +309,21 @@ impl Mapping {
                 }
             }
         };
-        let fields = |kind: RecordKind, extra: &[&str], m: &BTreeMap<String, Spec>, what: &str, errs: &mut Vec<String>| {
+        let fields = |kind: RecordKind,
+                      extra: &[&str],
+                      m: &BTreeMap<String, Spec>,
+                      what: &str,
+                      errs: &mut Vec<String>| {
             let schema = policy.record(kind);
             for name in m.keys() {
                 let declared = schema.and_then(|s| s.field(name)).is_some();
                 if !declared && !extra.contains(&name.as_str()) {
                     let mut known: Vec<&str> = extra.to_vec();
-                    known.extend(schema.iter().flat_map(|s| s.fields.iter().map(|f| f.name.as_str())));
+                    known.extend(
+                        schema
+                            .iter()
+                            .flat_map(|s| s.fields.iter().map(|f| f.name.as_str())),
+                    );
                     errs.push(format!(
                         "{what}.{name}: policy `{}` declares no such field; it has {}",
                         policy.name,
@@ -328,14 +337,26 @@ impl Mapping {
             for (k, s) in &p.fields {
                 spec(&format!("partners.fields.{k}"), s, &mut errs);
             }
-            fields(RecordKind::Partner, &["name"], &p.fields, "partners.fields", &mut errs);
+            fields(
+                RecordKind::Partner,
+                &["name"],
+                &p.fields,
+                "partners.fields",
+                &mut errs,
+            );
         }
         if let Some(a) = &self.accounts {
             spec("accounts.id", &a.id, &mut errs);
             for (k, s) in &a.fields {
                 spec(&format!("accounts.fields.{k}"), s, &mut errs);
             }
-            fields(RecordKind::Account, &["name", "domain"], &a.fields, "accounts.fields", &mut errs);
+            fields(
+                RecordKind::Account,
+                &["name", "domain"],
+                &a.fields,
+                "accounts.fields",
+                &mut errs,
+            );
         }
         let o = &self.opportunities;
         spec("opportunities.id", &o.id, &mut errs);
@@ -344,15 +365,39 @@ impl Mapping {
         for (k, s) in &o.fields {
             spec(&format!("opportunities.fields.{k}"), s, &mut errs);
         }
-        fields(RecordKind::Opportunity, &[], &o.fields, "opportunities.fields", &mut errs);
+        fields(
+            RecordKind::Opportunity,
+            &[],
+            &o.fields,
+            "opportunities.fields",
+            &mut errs,
+        );
         if let Some(li) = &o.line_item {
-            fields(RecordKind::LineItem, &[], li, "opportunities.line_item", &mut errs);
+            fields(
+                RecordKind::LineItem,
+                &[],
+                li,
+                "opportunities.line_item",
+                &mut errs,
+            );
         }
         if let Some(l) = &self.line_items {
-            fields(RecordKind::LineItem, &[], &l.fields, "line_items.fields", &mut errs);
+            fields(
+                RecordKind::LineItem,
+                &[],
+                &l.fields,
+                "line_items.fields",
+                &mut errs,
+            );
         }
         if let Some(h) = &self.stage_history {
-            fields(RecordKind::Opportunity, &[], &h.fields, "stage_history.fields", &mut errs);
+            fields(
+                RecordKind::Opportunity,
+                &[],
+                &h.fields,
+                "stage_history.fields",
+                &mut errs,
+            );
         }
         // Stage values: every target is a policy stage.
         let stage_map = o.stage.full().values;

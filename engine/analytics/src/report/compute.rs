@@ -365,7 +365,11 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             return Ok(());
         }
         let v: Value = serde_json::from_str(d.body).unwrap_or(Value::Null);
-        if v.get("at").and_then(Value::as_str).and_then(secs).is_some_and(|t| t >= now) {
+        if v.get("at")
+            .and_then(Value::as_str)
+            .and_then(secs)
+            .is_some_and(|t| t >= now)
+        {
             return Ok(());
         }
         let missing = v
@@ -426,10 +430,12 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         let Some(&stage) = stage_ix.get(row.stage) else {
             return Ok(());
         };
-        let doc: Doc = serde_json::from_str(row.doc)
-            .map_err(|e| dealflow_store::StoreError::Corrupt(format!("opportunity {}: {e}", row.id)))?;
-        let hist: Vec<Hev<'_>> = serde_json::from_str(row.history)
-            .map_err(|e| dealflow_store::StoreError::Corrupt(format!("opportunity {} history: {e}", row.id)))?;
+        let doc: Doc = serde_json::from_str(row.doc).map_err(|e| {
+            dealflow_store::StoreError::Corrupt(format!("opportunity {}: {e}", row.id))
+        })?;
+        let hist: Vec<Hev<'_>> = serde_json::from_str(row.history).map_err(|e| {
+            dealflow_store::StoreError::Corrupt(format!("opportunity {} history: {e}", row.id))
+        })?;
         let kind = p.stage(ir::StageId(u32::from(stage))).map(|s| s.kind);
         let mut d = Opp {
             stage,
@@ -450,7 +456,8 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             match &*e.kind {
                 "stage_change" => {
                     if !any_change {
-                        first_change_from = e.from.as_deref().and_then(|f| stage_ix.get(f).copied());
+                        first_change_from =
+                            e.from.as_deref().and_then(|f| stage_ix.get(f).copied());
                         any_change = true;
                     }
                     if let Some(s) = e.to.as_deref().and_then(|x| stage_ix.get(x)) {
@@ -458,7 +465,8 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
                     }
                 }
                 "close_date_change" => {
-                    d.moves.push((t, date(e.from.as_deref()), date(e.to.as_deref())));
+                    d.moves
+                        .push((t, date(e.from.as_deref()), date(e.to.as_deref())));
                 }
                 "closed" => d.closed_at = Some(t),
                 "cosell" => {
@@ -479,7 +487,8 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             d.entries.insert(0, (created, s));
         }
         // A deal closed after the report's date is open at it.
-        let closed_now = kind.is_some_and(|k| k != StageKind::Open) && d.closed_at.is_none_or(|c| c < now);
+        let closed_now =
+            kind.is_some_and(|k| k != StageKind::Open) && d.closed_at.is_none_or(|c| c < now);
         if closed_now {
             d.won = kind == Some(StageKind::Won);
             d.lost = !d.won;
@@ -564,7 +573,11 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             .and_then(|p| text_of(p.get("tier")))
             .unwrap_or_else(|| NONE.into());
         let product = text_of(doc.fields.get("product"))
-            .or_else(|| doc.line_items.first().and_then(|l| text_of(l.get("product"))))
+            .or_else(|| {
+                doc.line_items
+                    .first()
+                    .and_then(|l| text_of(l.get("product")))
+            })
             .or_else(|| text_of(doc.fields.get("product_family")))
             .unwrap_or_else(|| NONE.into());
         let region = text_of(doc.fields.get("region")).unwrap_or_else(|| NONE.into());
@@ -574,7 +587,11 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             (&mut seg_region, region),
             (&mut seg_partner, partner.to_string()),
         ];
-        if let Some(q) = d.closed_at.filter(|_| closed_now).and_then(|c| DateTime::from_timestamp(c, 0)) {
+        if let Some(q) = d
+            .closed_at
+            .filter(|_| closed_now)
+            .and_then(|c| DateTime::from_timestamp(c, 0))
+        {
             segs.push((&mut seg_quarter, Quarter::of(q.date_naive()).label()));
         }
         for (m, k) in segs {
@@ -583,7 +600,11 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             }
         }
         let supported = cosell_first.is_some_and(|t| t < now);
-        let r = if supported { with_cs.add(&d) } else { without_cs.add(&d) };
+        let r = if supported {
+            with_cs.add(&d)
+        } else {
+            without_cs.add(&d)
+        };
         if let Err(e) = r {
             err = Some(e);
         }
@@ -620,7 +641,10 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
                 aged_count += 1;
                 let _ = add(&mut aged_amount, amount);
             }
-            if let Some(prob) = p.stage(ir::StageId(u32::from(d.stage))).map(|s| s.probability) {
+            if let Some(prob) = p
+                .stage(ir::StageId(u32::from(d.stage)))
+                .map(|s| s.probability)
+            {
                 if let Some(w) = amount.checked_mul(prob) {
                     let _ = add(&mut weighted, w);
                 }
@@ -631,7 +655,10 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             rec.insert("id".into(), row.id.into());
             rec.insert(
                 "stage".into(),
-                p.stages.get(usize::from(d.stage)).map_or(row.stage, |s| s.name.as_str()).into(),
+                p.stages
+                    .get(usize::from(d.stage))
+                    .map_or(row.stage, |s| s.name.as_str())
+                    .into(),
             );
             rec.insert("fields".into(), Value::Object(doc.fields.clone()));
             rec.insert("line_items".into(), Value::Array(doc.line_items.clone()));
@@ -641,17 +668,24 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             if let Some(ad) = row.account.and_then(|x| accounts.get(x)) {
                 rec.insert("account".into(), ad.clone());
             }
-            if let Some(r) = reg.filter(|r| !matches!(r.status.as_str(), "returned" | "withdrawn")) {
+            if let Some(r) = reg.filter(|r| !matches!(r.status.as_str(), "returned" | "withdrawn"))
+            {
                 rec.insert("registration".into(), r.doc.clone());
             }
             let h: Vec<Value> = serde_json::from_str(row.history).unwrap_or_default();
             let h: Vec<Value> = h
                 .into_iter()
-                .filter(|e| e.get("at").and_then(Value::as_str).and_then(secs).is_some_and(|t| t < now))
+                .filter(|e| {
+                    e.get("at")
+                        .and_then(Value::as_str)
+                        .and_then(secs)
+                        .is_some_and(|t| t < now)
+                })
                 .collect();
             rec.insert("history".into(), Value::Array(h));
             if let Ok(record) = policy.parse_record_value(&Value::Object(rec)) {
-                let f = policy.decide_fast_with(&mut scratch, &record, &Action::Evaluate, &ctx, end);
+                let f =
+                    policy.decide_fast_with(&mut scratch, &record, &Action::Evaluate, &ctx, end);
                 let s = f.summary;
                 if let Some(w) = s.weighted_amount {
                     let _ = add(&mut adjusted, w);
@@ -670,7 +704,10 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
                         Deal2 {
                             id: row.id.to_string(),
                             partner: row.partner.map(str::to_string),
-                            stage: p.stages.get(usize::from(d.stage)).map_or_else(String::new, |s| s.name.clone()),
+                            stage: p
+                                .stages
+                                .get(usize::from(d.stage))
+                                .map_or_else(String::new, |s| s.name.clone()),
                             days: (now - entered) / 86_400,
                         },
                     ));
@@ -701,8 +738,19 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         let mut q = first_q.map(Quarter::next);
         let mut points = Vec::new();
         while let Some(cur) = q {
-            let qs = cur.start().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
-            let qe = cur.next().start().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
+            let qs = cur
+                .start()
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp();
+            let qe = cur
+                .next()
+                .start()
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp();
             if qe > now {
                 break;
             }
@@ -741,8 +789,19 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
     // Coverage of a target.
     let coverage = match (o.target, o.period) {
         (Some(target), Some(per)) => {
-            let qs = per.start().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
-            let qe = per.next().start().and_hms_opt(0, 0, 0).unwrap_or_default().and_utc().timestamp();
+            let qs = per
+                .start()
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp();
+            let qe = per
+                .next()
+                .start()
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp();
             let (mut won_in, mut open_in) = (Decimal::ZERO, Decimal::ZERO);
             for d in &deals {
                 let amount = d.amount.unwrap_or_default();
@@ -991,7 +1050,8 @@ pub fn policy_at(
                 .unwrap_or(false)
         })
         .max_by(|a, b| {
-            (a.effective_from.as_str(), a.command_seq).cmp(&(b.effective_from.as_str(), b.command_seq))
+            (a.effective_from.as_str(), a.command_seq)
+                .cmp(&(b.effective_from.as_str(), b.command_seq))
         })
         .ok_or_else(|| ReportError::Invalid(format!("no policy version is in force at {at}")))?;
     store

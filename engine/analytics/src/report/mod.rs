@@ -6,5 +6,7 @@ pub mod model;
 pub mod svg;
 pub mod text;
 
-pub use compute::{compute, money, policy_at, wilson, Options, Quarter, ReportError, CALIBRATION_MIN};
+pub use compute::{
+    compute, money, policy_at, wilson, Options, Quarter, ReportError, CALIBRATION_MIN,
+};
 pub use model::*;

@@ -93,7 +93,10 @@ pub(super) fn register_decisions(
     Ok(())
 }
 
-pub(super) fn partners(conn: &Connection, audience: &Audience) -> Result<Vec<PartnerRow>, StoreError> {
+pub(super) fn partners(
+    conn: &Connection,
+    audience: &Audience,
+) -> Result<Vec<PartnerRow>, StoreError> {
     let mut st =
         conn.prepare("SELECT id, doc FROM partners WHERE (?1 IS NULL OR id = ?1) ORDER BY id")?;
     let rows = st.query_map([partner_of(audience)], |r| {
@@ -105,7 +108,10 @@ pub(super) fn partners(conn: &Connection, audience: &Audience) -> Result<Vec<Par
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-pub(super) fn accounts(conn: &Connection, audience: &Audience) -> Result<Vec<AccountRow>, StoreError> {
+pub(super) fn accounts(
+    conn: &Connection,
+    audience: &Audience,
+) -> Result<Vec<AccountRow>, StoreError> {
     // A partner sees the accounts of its own deals only.
     let mut st = conn.prepare(
         "SELECT id, doc, direct FROM accounts a WHERE ?1 IS NULL

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::command::{ImportedOpportunity, Import};
+use crate::command::{Import, ImportedOpportunity};
 
 /// What one import changed.
 #[derive(Default)]
@@ -120,7 +120,14 @@ impl Cx<'_> {
                     o.id
                 ));
             }
-            self.import_one(&policy, o, &mut partners, &mut accounts, &mut events, &mut n)?;
+            self.import_one(
+                &policy,
+                o,
+                &mut partners,
+                &mut accounts,
+                &mut events,
+                &mut n,
+            )?;
         }
 
         if events.is_empty() {
@@ -189,17 +196,25 @@ impl Cx<'_> {
             .ir()
             .stage(stage_id)
             .is_some_and(|s| s.kind != StageKind::Open);
-        let created = parse_rfc(&o.created_at)
-            .ok_or_else(|| what(format!("`created_at` `{}` is not an RFC 3339 instant", o.created_at)))?;
+        let created = parse_rfc(&o.created_at).ok_or_else(|| {
+            what(format!(
+                "`created_at` `{}` is not an RFC 3339 instant",
+                o.created_at
+            ))
+        })?;
         let partner_doc = match &o.partner {
             Some(p) => Some(self.party("partners", p, partners)?.ok_or_else(|| {
-                what(format!("unknown partner `{p}`; import it in `partners` first"))
+                what(format!(
+                    "unknown partner `{p}`; import it in `partners` first"
+                ))
             })?),
             None => None,
         };
         let account_doc = match &o.account {
             Some(a) => Some(self.party("accounts", a, accounts)?.ok_or_else(|| {
-                what(format!("unknown account `{a}`; import it in `accounts` first"))
+                what(format!(
+                    "unknown account `{a}`; import it in `accounts` first"
+                ))
             })?),
             None => None,
         };
@@ -210,7 +225,11 @@ impl Cx<'_> {
                 .get("at")
                 .and_then(Value::as_str)
                 .and_then(parse_rfc)
-                .ok_or_else(|| what(format!("`history[{i}].at` is missing or not an RFC 3339 instant")))?;
+                .ok_or_else(|| {
+                    what(format!(
+                        "`history[{i}].at` is missing or not an RFC 3339 instant"
+                    ))
+                })?;
             timed.push((at, h));
         }
         timed.sort_by_key(|(at, _)| *at);
@@ -285,7 +304,10 @@ impl Cx<'_> {
                 }
                 for (i, c) in o.changes.iter().enumerate() {
                     let at = parse_rfc(&c.at).ok_or_else(|| {
-                        what(format!("`changes[{i}].at` `{}` is not an RFC 3339 instant", c.at))
+                        what(format!(
+                            "`changes[{i}].at` `{}` is not an RFC 3339 instant",
+                            c.at
+                        ))
                     })?;
                     events.push(ev(
                         "field_changed",
@@ -342,11 +364,18 @@ impl Cx<'_> {
                 }
                 names.sort();
                 for k in names {
-                    let old = old_fields.and_then(|f| f.get(k)).cloned().unwrap_or(Value::Null);
+                    let old = old_fields
+                        .and_then(|f| f.get(k))
+                        .cloned()
+                        .unwrap_or(Value::Null);
                     let new = o.fields.get(k).cloned().unwrap_or(Value::Null);
                     changed(k, old, new);
                 }
-                let old_items = s.doc.get("line_items").cloned().unwrap_or(Value::Array(Vec::new()));
+                let old_items = s
+                    .doc
+                    .get("line_items")
+                    .cloned()
+                    .unwrap_or(Value::Array(Vec::new()));
                 if old_items != Value::Array(o.line_items.clone()) {
                     events.push(ev(
                         "line_items_changed",
