@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use dealflow_dsl::lints::calibration::{miscalibrated, Observed};
 use dealflow_dsl::{analyze, Code, Diagnostic, LocatedDiagnostic, Severity, SourceFile};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -16,6 +17,8 @@ use crate::{ExitStatus, LintArgs, LintFormat};
 struct Linted {
     source: SourceFile,
     diagnostics: Vec<Diagnostic>,
+    ast: Option<dealflow_dsl::ast::Policy>,
+    ir: Option<dealflow_dsl::ir::Policy>,
 }
 
 /// Runs `dealflow lint`.
@@ -28,8 +31,30 @@ pub fn run(args: &LintArgs) -> ExitStatus {
     } else {
         paths.iter().map(|path| lint_file(path)).collect()
     };
+    let observed = match &args.db {
+        Some(db) => match observed(db, args.as_of.as_deref()) {
+            Ok(o) => Some(o),
+            Err(message) => {
+                report_error(message);
+                return ExitStatus::Error;
+            }
+        },
+        None => None,
+    };
     let mut linted = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
+        let outcome = outcome.map(|mut l| {
+            if let (Some(obs), Some(ast), Some(ir)) = (&observed, &l.ast, &l.ir) {
+                let declared = |stage: &str| {
+                    ir.stage_by_name(stage)
+                        .and_then(|s| ir.stage(s))
+                        .and_then(|s| rust_decimal::prelude::ToPrimitive::to_f64(&s.probability))
+                };
+                l.diagnostics.extend(miscalibrated(ast, &declared, obs));
+                dealflow_dsl::diagnostics::sort(&mut l.diagnostics);
+            }
+            l
+        });
         match outcome {
             Ok(l) => linted.push(l),
             Err(message) => {
@@ -65,8 +90,44 @@ fn lint_file(path: &Path) -> Result<Linted, String> {
         Linted {
             source,
             diagnostics: analysis.diagnostics,
+            ast: analysis.ast,
+            ir: analysis.ir,
         }
     })
+}
+
+/// Each stage's observed conversion to won in a store (what `dealflow report` calls
+/// calibration), for W401.
+fn observed(db: &Path, as_of: Option<&str>) -> Result<Vec<Observed>, String> {
+    let as_of = match as_of {
+        Some(d) => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+            .map_err(|_| format!("--as-of `{d}` is not a date YYYY-MM-DD"))?,
+        None => chrono::Utc::now().date_naive(),
+    };
+    let store = dealflow_store::sqlite::SqliteStore::open_existing(db)
+        .map_err(|e| format!("{}: {e}", db.display()))?;
+    let r = dealflow_analytics::report::compute(
+        &store,
+        &dealflow_analytics::report::Options {
+            as_of,
+            target: None,
+            period: None,
+            audience: dealflow_engine::Audience::Vendor,
+        },
+    )
+    .map_err(|e| format!("{}: {e}", db.display()))?;
+    Ok(r.calibration
+        .into_iter()
+        .filter_map(|c| {
+            Some(Observed {
+                stage: c.stage,
+                reached: c.reached,
+                won: c.won,
+                low: c.low?,
+                high: c.high?,
+            })
+        })
+        .collect())
 }
 
 fn count(linted: &[Linted], severity: Severity) -> usize {

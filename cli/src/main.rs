@@ -635,6 +635,13 @@ pub struct LintArgs {
     /// Exit with 1 when there are warnings, not only errors.
     #[arg(long)]
     pub deny_warnings: bool,
+    /// Also check the policies against this store's recorded history (W401: stage
+    /// probabilities against observed conversion).
+    #[arg(long, value_name = "PATH")]
+    pub db: Option<PathBuf>,
+    /// With --db: the history up to the end of this day, YYYY-MM-DD (default: today).
+    #[arg(long, value_name = "DATE", requires = "db")]
+    pub as_of: Option<String>,
 }
 
 /// Output formats of `dealflow lint`.

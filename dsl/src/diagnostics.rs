@@ -85,6 +85,8 @@ codes! {
     UnusedPool = ("W308", "unused-pool", Warning, "a co-sell pool that no assign rule uses"),
     UnreachableAssign = ("W309", "unreachable-assign", Warning, "an assign rule that needs a stage the flow cannot reach"),
     SlaWithoutCalendar = ("E310", "sla-without-calendar", Error, "a business-time SLA in a policy with no business calendar"),
+    // Data lints (`dealflow lint --db`)
+    MiscalibratedProbability = ("W401", "miscalibrated-probability", Warning, "a stage probability outside the conversion its history shows"),
 }
 
 impl fmt::Display for Code {

@@ -41,6 +41,7 @@ pub use sla_without_calendar::SlaWithoutCalendar;
 pub use split_not_hundred::SplitNotHundred;
 pub use undeclared_evidence::UndeclaredEvidence;
 pub use unreachable_assign::UnreachableAssign;
+pub mod calibration;
 pub use unused_evidence::UnusedEvidence;
 pub use unused_pool::UnusedPool;
 
