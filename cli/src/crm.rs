@@ -220,8 +220,7 @@ pub fn import(a: &ImportArgs) -> ExitStatus {
     } else {
         user
     };
-    let cmds = import::commands(&prepared.batch, a.chunk, &user);
-    match write(&store, &cmds, &prepared, now) {
+    match write(&store, &prepared, a.chunk, &user, now) {
         Ok(summary) => {
             let secs = started.elapsed().as_secs_f64();
             println!(
@@ -235,20 +234,24 @@ pub fn import(a: &ImportArgs) -> ExitStatus {
     }
 }
 
-/// Submits the import commands (a few per commit) and sums what they changed.
+/// Submits the import commands (a few per commit, each made as it is sent) and
+/// sums what they changed.
 fn write(
     store: &SqliteStore,
-    cmds: &[String],
     prepared: &Prepared,
+    chunk: usize,
+    user: &str,
     now: DateTime<Utc>,
 ) -> Result<String, String> {
     let pb = bar(prepared.batch.opportunities.len() as u64, "writing");
     let mut totals = [0u64; 7];
-    let mut repeated = 0u64;
-    for group in cmds.chunks(8) {
-        let batch: Vec<(&str, DateTime<Utc>)> = group.iter().map(|c| (c.as_str(), now)).collect();
+    let mut cmds = import::commands(&prepared.batch, chunk, user).peekable();
+    while cmds.peek().is_some() {
+        let group: Vec<(usize, String)> = cmds.by_ref().take(8).collect();
+        let batch: Vec<(&str, DateTime<Utc>)> = group.iter().map(|c| (c.1.as_str(), now)).collect();
         let answers = store.submit_batch(&batch).map_err(|e| e.to_string())?;
-        for (cmd, s) in group.iter().zip(&answers) {
+        for ((n, _), s) in group.iter().zip(&answers) {
+            let n = *n as u64;
             if s.refused {
                 let msg = s
                     .decisions
@@ -258,23 +261,10 @@ fn write(
                     .unwrap_or_default();
                 return Err(format!("the store refused an import command: {msg}"));
             }
-            let n = serde_json::from_str::<Value>(cmd)
-                .ok()
-                .and_then(|v| {
-                    v.get("opportunities")
-                        .and_then(Value::as_array)
-                        .map(Vec::len)
-                })
-                .unwrap_or(0) as u64;
             if let Some(pb) = &pb {
                 pb.inc(n);
             }
-            if s.repeated {
-                repeated += 1;
-                totals[6] += n;
-                continue;
-            }
-            match s.decisions.first() {
+            match s.decisions.first().filter(|_| !s.repeated) {
                 Some(d) => {
                     let v: Value = serde_json::from_str(&d.json).unwrap_or(Value::Null);
                     let i = &v["imported"];
@@ -287,7 +277,7 @@ fn write(
                     totals[5] += g("opportunities", "updated");
                     totals[6] += g("opportunities", "unchanged");
                 }
-                // Nothing differed from the store: nothing was written.
+                // A repeat, or nothing differed from the store: nothing was written.
                 None => totals[6] += n,
             }
         }
@@ -295,7 +285,6 @@ fn write(
     if let Some(pb) = &pb {
         pb.finish_and_clear();
     }
-    let _ = repeated;
     Ok(format!(
         "partners {} new, {} updated; accounts {} new, {} updated; opportunities {} new, {} updated, {} unchanged",
         totals[0], totals[1], totals[2], totals[3], totals[4], totals[5], totals[6]

@@ -16,6 +16,7 @@ mod fmt;
 mod graph;
 mod inputs;
 mod lint;
+mod maven;
 mod pipes;
 mod program;
 mod serve;

@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use dealflow_dsl::ir::{self, RecordKind, StageKind};
 use dealflow_engine::Policy;
-use dealflow_store::command::{canonical, FieldChange, Import, ImportedOpportunity};
+use dealflow_store::command::{FieldChange, Import, ImportedOpportunity};
+use rayon::prelude::*;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -78,27 +79,41 @@ impl Table {
             file: name.to_string(),
             message,
         };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
         let mut rdr = csv::ReaderBuilder::new()
             .flexible(false)
-            .from_path(path)
-            .map_err(|e| err(e.to_string()))?;
+            .from_reader(&bytes[..]);
         let headers: Vec<String> = rdr
             .headers()
             .map_err(|e| err(format!("cannot read the header: {e}")))?
             .iter()
             .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
             .collect();
+        // Line numbers counted from the bytes: a record starts after the newline
+        // that ends the one before (the reader's own count lags on CRLF files).
         let mut rows = Vec::new();
+        let (mut seen, mut line) = (0usize, 1u64);
+        let mut line_at = |offset: usize| -> u64 {
+            let end = offset.min(bytes.len());
+            if end > seen {
+                line += bytes[seen..end].iter().filter(|b| **b == b'\n').count() as u64;
+                seen = end;
+            }
+            // A record starting on a line's `\n` (of a CRLF) starts on the next one.
+            line + u64::from(bytes.get(end) == Some(&b'\n'))
+        };
         for r in rdr.records() {
             let r = r.map_err(|e| {
                 let at = e
                     .position()
-                    .map(|p| format!("line {}: ", p.line()))
+                    .map(|p| format!("line {}: ", line_at(usize::try_from(p.byte()).unwrap_or(0))))
                     .unwrap_or_default();
                 err(format!("{at}{e}"))
             })?;
-            let line = r.position().map_or(0, csv::Position::line);
-            rows.push((line, r));
+            let at = r
+                .position()
+                .map_or(0, |p| usize::try_from(p.byte()).unwrap_or(0));
+            rows.push((line_at(at), r));
         }
         Ok(Table {
             name: name.to_string(),
@@ -357,7 +372,8 @@ struct Draft {
     stages: Vec<(DateTime<Utc>, ir::StageId)>,
     /// Close-date moves: instant, from, to.
     close_dates: Vec<(DateTime<Utc>, Value, Value)>,
-    changes: Vec<(DateTime<Utc>, String, Value)>,
+    /// Field history: instant, field, old, new.
+    changes: Vec<(DateTime<Utc>, String, Value, Value)>,
     snapshots: bool,
 }
 
@@ -724,7 +740,7 @@ pub fn prepare(
                 for (k, v) in f {
                     if let Some(old) = prev_f.get(&k) {
                         if *old != v {
-                            d.changes.push((at, k.clone(), v.clone()));
+                            d.changes.push((at, k.clone(), old.clone(), v.clone()));
                         }
                     }
                     prev_f.insert(k, v);
@@ -766,48 +782,35 @@ pub fn prepare(
         }
     }
 
-    // Histories, then each record checked by the engine as the store will check it.
-    let partner_docs: HashMap<&str, &Map<String, Value>> = out
-        .batch
-        .partners
-        .iter()
-        .filter_map(|p| p.get("id").and_then(Value::as_str).map(|i| (i, p)))
-        .collect();
-    let account_docs: HashMap<&str, &Map<String, Value>> = out
-        .batch
-        .accounts
-        .iter()
-        .filter_map(|p| p.get("id").and_then(Value::as_str).map(|i| (i, p)))
-        .collect();
-    let mut opps = Vec::with_capacity(drafts.len());
-    let mut bad_opps = Vec::new();
-    for d in drafts {
-        let line = d.line;
-        let row = d.row;
-        match finish(ir, d) {
-            Ok(opp) => {
-                let mut rec = Map::new();
-                rec.insert("id".into(), opp.id.clone().into());
-                rec.insert("stage".into(), opp.stage.clone().into());
-                rec.insert("fields".into(), Value::Object(opp.fields.clone()));
-                rec.insert("line_items".into(), Value::Array(opp.line_items.clone()));
-                if let Some(p) = opp.partner.as_deref().and_then(|p| partner_docs.get(p)) {
-                    rec.insert("partner".into(), Value::Object((*p).clone()));
-                }
-                if let Some(a) = opp.account.as_deref().and_then(|a| account_docs.get(a)) {
-                    rec.insert("account".into(), Value::Object((*a).clone()));
-                }
-                rec.insert("history".into(), Value::Array(opp.history.clone()));
-                match policy.parse_record_value(&Value::Object(rec)) {
-                    Ok(_) => opps.push(opp),
-                    Err(e) => bad_opps.push((
-                        line,
-                        row,
-                        format!("the record does not fit the policy: {}", record_errors(&e)),
-                    )),
-                }
+    // Histories, then each record checked by the engine as the store will check it
+    // (the partner and account documents are checked on their own), on every core.
+    let checked: Vec<Result<ImportedOpportunity, (u64, usize, String)>> = drafts
+        .into_par_iter()
+        .map(|d| {
+            let (line, row) = (d.line, d.row);
+            let opp = finish(ir, d).map_err(|reason| (line, row, reason))?;
+            let mut rec = Map::new();
+            rec.insert("id".into(), opp.id.clone().into());
+            rec.insert("stage".into(), opp.stage.clone().into());
+            rec.insert("fields".into(), Value::Object(opp.fields.clone()));
+            rec.insert("line_items".into(), Value::Array(opp.line_items.clone()));
+            rec.insert("history".into(), Value::Array(opp.history.clone()));
+            match policy.parse_record_value(&Value::Object(rec)) {
+                Ok(_) => Ok(opp),
+                Err(e) => Err((
+                    line,
+                    row,
+                    format!("the record does not fit the policy: {}", record_errors(&e)),
+                )),
             }
-            Err(reason) => bad_opps.push((line, row, reason)),
+        })
+        .collect();
+    let mut opps = Vec::with_capacity(checked.len());
+    let mut bad_opps = Vec::new();
+    for c in checked {
+        match c {
+            Ok(o) => opps.push(o),
+            Err(e) => bad_opps.push(e),
         }
     }
     for (line, row, reason) in bad_opps {
@@ -1123,10 +1126,10 @@ fn finish(ir: &ir::Policy, mut d: Draft) -> Result<ImportedOpportunity, String> 
     d.opp.changes = d
         .changes
         .into_iter()
-        .map(|(t, field, new)| FieldChange {
+        .map(|(t, field, old, new)| FieldChange {
             at: ts(t),
             field,
-            old: Value::Null,
+            old,
             new,
         })
         .collect();
@@ -1134,61 +1137,57 @@ fn finish(ir: &ir::Policy, mut d: Draft) -> Result<ImportedOpportunity, String> 
     Ok(d.opp)
 }
 
+/// One `import` command's body, borrowed from the batch.
+#[derive(serde::Serialize)]
+struct Part<'a> {
+    source: &'a str,
+    partners: &'a [Map<String, Value>],
+    accounts: &'a [Map<String, Value>],
+    direct_accounts: &'a [String],
+    opportunities: &'a [ImportedOpportunity],
+}
+
 /// Splits a prepared batch into commands of at most `size` opportunities (partners
-/// and accounts go with the first), each with an idempotency key that is the hash
-/// of its content and issuer: importing the same rows again is a repeat that
-/// changes nothing. Submit them with the import's instant as `now`.
-pub fn commands(batch: &Import, size: usize, user: &str) -> Vec<String> {
+/// and accounts go with the first), each with its number of opportunities. A
+/// command's idempotency key is the hash of its content and issuer: importing the
+/// same rows again is a repeat that changes nothing. Submit them with the import's
+/// instant as `now` (they carry no `at`, so their payload is their content alone).
+/// Commands are made one at a time as the iterator is read.
+pub fn commands<'a>(
+    batch: &'a Import,
+    size: usize,
+    user: &'a str,
+) -> impl Iterator<Item = (usize, String)> + 'a {
     let size = size.max(1);
-    let mut out = Vec::new();
-    let mut first = true;
-    let mut chunks: Vec<&[ImportedOpportunity]> = batch.opportunities.chunks(size).collect();
-    if chunks.is_empty() {
-        chunks.push(&[]);
-    }
-    for chunk in chunks {
-        let part = Import {
-            source: batch.source.clone(),
-            partners: if first {
-                batch.partners.clone()
-            } else {
-                Vec::new()
-            },
-            accounts: if first {
-                batch.accounts.clone()
-            } else {
-                Vec::new()
-            },
-            direct_accounts: if first {
-                batch.direct_accounts.clone()
-            } else {
-                Vec::new()
-            },
-            opportunities: chunk.to_vec(),
+    let n = batch.opportunities.len().div_ceil(size).max(1);
+    let by = json!({ "user": user, "role": "admin" }).to_string();
+    (0..n).map(move |k| {
+        let start = k * size;
+        let end = (start + size).min(batch.opportunities.len());
+        let first = k == 0;
+        let part = Part {
+            source: &batch.source,
+            partners: if first { &batch.partners } else { &[] },
+            accounts: if first { &batch.accounts } else { &[] },
+            direct_accounts: if first { &batch.direct_accounts } else { &[] },
+            opportunities: batch.opportunities.get(start..end).unwrap_or(&[]),
         };
-        first = false;
-        let body = serde_json::to_value(&part).unwrap_or(Value::Null);
-        let by = json!({ "user": user, "role": "admin" });
+        let body = serde_json::to_string(&part).unwrap_or_else(|_| "{}".into());
         let mut h = Sha256::new();
-        h.update(canonical(&by).as_bytes());
-        h.update(canonical(&body).as_bytes());
+        h.update(by.as_bytes());
+        h.update(body.as_bytes());
         let key = format!(
             "import:{}:{}",
             batch.source,
             &hex::encode(h.finalize())[..32]
         );
-        let mut cmd = match body {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        cmd.insert("key".into(), key.into());
-        cmd.insert("type".into(), "import".into());
-        // No `at`: the command is decided at the instant it is submitted with, and
-        // its payload (hence its idempotency) is the content alone.
-        cmd.insert("by".into(), by);
-        out.push(Value::Object(cmd).to_string());
-    }
-    out
+        let key = serde_json::to_string(&key).unwrap_or_default();
+        let rest = body.strip_prefix('{').unwrap_or("}");
+        (
+            end - start,
+            format!("{{\"key\":{key},\"type\":\"import\",\"by\":{by},{rest}"),
+        )
+    })
 }
 
 /// The rejects file of `--skip-invalid`: each bad row's cells, then where and why.

@@ -486,15 +486,19 @@ pub fn parse_instant(s: &str) -> Result<DateTime<Utc>, String> {
 impl Command {
     /// Reads one command from its JSON value.
     pub fn from_value(v: &Value) -> Result<Command, ReadError> {
+        Command::from_owned(v.clone())
+    }
+
+    /// [`Command::from_value`], taking the value (no copy of a large body).
+    pub fn from_owned(v: Value) -> Result<Command, ReadError> {
         let mut env = Envelope::default();
         let err = |message: String, env: &Envelope| ReadError {
             message,
             envelope: env.clone(),
         };
-        let Value::Object(m) = v else {
+        let Value::Object(mut rest) = v else {
             return Err(err("a command is a JSON object".into(), &env));
         };
-        let mut rest = m.clone();
         match rest.remove("key") {
             Some(Value::String(k)) if !k.is_empty() && k.len() <= MAX_KEY => env.key = Some(k),
             Some(Value::String(_)) => {
@@ -662,40 +666,47 @@ impl Command {
 /// hashed (commands for idempotency, decisions for the log chain), independent of
 /// how serde_json orders maps.
 pub fn canonical(v: &Value) -> String {
-    let mut out = String::new();
+    let mut out = Vec::new();
     write_canonical(v, &mut out);
-    out
+    // Only serde_json's own output and ASCII punctuation were written.
+    String::from_utf8(out).unwrap_or_default()
 }
 
-fn write_canonical(v: &Value, out: &mut String) {
+/// Writes keys and scalars with serde_json's own escaping and number format (no
+/// per-value allocation); objects with their keys sorted whatever the map's order.
+fn write_canonical(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Object(m) => {
             let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push('{');
+            // A BTreeMap's keys come sorted already; this keeps the form canonical
+            // should the map ever preserve insertion order instead.
+            keys.sort_unstable();
+            out.push(b'{');
             for (i, k) in keys.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
-                out.push(':');
+                let _ = serde_json::to_writer(&mut *out, k);
+                out.push(b':');
                 if let Some(x) = m.get(k) {
                     write_canonical(x, out);
                 }
             }
-            out.push('}');
+            out.push(b'}');
         }
         Value::Array(a) => {
-            out.push('[');
+            out.push(b'[');
             for (i, x) in a.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.push(b',');
                 }
                 write_canonical(x, out);
             }
-            out.push(']');
+            out.push(b']');
         }
-        other => out.push_str(&other.to_string()),
+        other => {
+            let _ = serde_json::to_writer(&mut *out, other);
+        }
     }
 }
 

@@ -263,7 +263,8 @@ fn text_of(v: Option<&Value>) -> Option<String> {
 #[derive(Clone)]
 struct Reg {
     status: String,
-    submitted: i64,
+    /// The deal's first submission (what "registered with" means).
+    first_submitted: i64,
     approved: bool,
     doc: Value,
 }
@@ -316,7 +317,14 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         reg_count += 1;
         breaches += u64::from(r.breached);
         late += u64::from(r.late);
-        if let (Some(d), "approved" | "rejected") = (r.decided_at.as_deref(), r.status.as_str()) {
+        let decided_in_time = r
+            .decided_at
+            .as_deref()
+            .and_then(secs)
+            .is_some_and(|t| t < now);
+        if let (Some(d), "approved" | "rejected", true) =
+            (r.decided_at.as_deref(), r.status.as_str(), decided_in_time)
+        {
             if let (Ok(a), Ok(b)) = (
                 DateTime::parse_from_rfc3339(&r.submitted_at),
                 DateTime::parse_from_rfc3339(d),
@@ -341,13 +349,20 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             g.insert("protected_until".into(), pu.clone().into());
         }
         g.insert("extensions".into(), r.extensions.into());
-        let approved = r.approved_at.is_some();
-        let prev_approved = regs.get(&r.opportunity).is_some_and(|x| x.approved);
+        // Approved by the report's instant.
+        let approved = r
+            .approved_at
+            .as_deref()
+            .and_then(secs)
+            .is_some_and(|t| t < now);
+        let prev = regs.get(&r.opportunity);
+        let prev_approved = prev.is_some_and(|x| x.approved);
+        let first_submitted = prev.map_or(sub, |x| x.first_submitted.min(sub));
         regs.insert(
             r.opportunity.clone(),
             Reg {
                 status: r.status.clone(),
-                submitted: sub,
+                first_submitted,
                 approved: approved || prev_approved,
                 doc: Value::Object(g),
             },
@@ -496,7 +511,12 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             // Closed later than the report: it stood in its last open stage.
             d.stage = d.stage_at(now - 1);
             d.closed_at = None;
+        } else if d.entries.last().is_some_and(|e| e.0 >= now) {
+            // Moved on after the report's instant: the stage it stood in then.
+            d.stage = d.stage_at(now - 1);
         }
+        // Entries after the report's instant did not happen yet.
+        d.entries.retain(|e| e.0 < now);
         let amount = d.amount.unwrap_or_default();
         if d.amount.is_none() {
             dq.without_amount += 1;
@@ -538,7 +558,7 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             }
             // Close-date accuracy: against the date registered with (or first known).
             if let Some(c) = d.closed_at {
-                let reg_at = regs.get(row.id).map(|r| r.submitted);
+                let reg_at = regs.get(row.id).map(|r| r.first_submitted);
                 let promised = match reg_at {
                     Some(t) => d.close_date_at(t),
                     None => d.moves.first().map_or(d.close_date, |m| m.1),
@@ -618,8 +638,8 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             err = Some(e);
         }
         if let (Some(r), Some(c)) = (reg, cosell_first) {
-            if c >= r.submitted && c < now {
-                first_contact.push((c - r.submitted) as f64 / DAY);
+            if c >= r.first_submitted && c < now {
+                first_contact.push((c - r.first_submitted) as f64 / DAY);
             }
         }
         if !closed_now {

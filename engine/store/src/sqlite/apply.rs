@@ -216,7 +216,7 @@ pub(super) fn apply(
         Ok(v) => {
             let hash = payload_hash(&v);
             (
-                Command::from_value(&v).map_err(|e| (e.message, e.envelope)),
+                Command::from_owned(v).map_err(|e| (e.message, e.envelope)),
                 hash,
             )
         }

@@ -21,7 +21,28 @@ use crate::{Audience, Logged, StoreError, Submitted};
 /// An instant as stored: RFC 3339 in UTC with nine fractional digits, so that text
 /// order is time order (years 1..=9999).
 pub fn ts(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string()
+    use chrono::{Datelike, Timelike};
+    use std::fmt::Write;
+    let n = t.naive_utc();
+    let nanos = n.nanosecond();
+    if !(0..=9999).contains(&n.year()) || nanos >= 1_000_000_000 {
+        // Outside four-digit years, or a leap second: chrono's own rendering.
+        return t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string();
+    }
+    // The same text as `%Y-%m-%dT%H:%M:%S%.9fZ`, without parsing a format string
+    // on every call (the store writes several instants per command).
+    let mut s = String::with_capacity(30);
+    let _ = write!(
+        s,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
+        n.year(),
+        n.month(),
+        n.day(),
+        n.hour(),
+        n.minute(),
+        n.second()
+    );
+    s
 }
 
 /// Reads a stored instant.
@@ -579,4 +600,21 @@ impl crate::Store for SqliteStore {
 /// seconds without one); 0 when `to <= from`. The SLA clock's own measure.
 pub fn business_seconds(policy: &Policy, from: DateTime<Utc>, to: DateTime<Utc>) -> i64 {
     apply::working_seconds(policy, from, to)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The fast path writes exactly what chrono's format string writes.
+        #[test]
+        fn ts_matches_the_format_string(secs in -62_135_596_800i64..253_402_300_799, nanos in 0u32..1_000_000_000) {
+            let t = Utc.timestamp_opt(secs, nanos).unwrap();
+            prop_assert_eq!(ts(t), t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string());
+        }
+    }
 }

@@ -25,8 +25,9 @@ struct Stored {
     partner: Option<String>,
     account: Option<String>,
     stage: String,
-    doc: Value,
-    history: Value,
+    /// JSON text as stored.
+    doc: String,
+    history: String,
     created_at: String,
 }
 
@@ -233,26 +234,30 @@ impl Cx<'_> {
             timed.push((at, h));
         }
         timed.sort_by_key(|(at, _)| *at);
-        let history: Vec<Value> = timed.iter().map(|(_, h)| (*h).clone()).collect();
 
+        // The record as the engine reads it, checked against the policy's schema.
+        // (The partner and account documents were checked when they were stored.)
         let mut rec = Map::new();
         rec.insert("id".into(), id.into());
         rec.insert("stage".into(), o.stage.clone().into());
         rec.insert("fields".into(), Value::Object(o.fields.clone()));
         rec.insert("line_items".into(), Value::Array(o.line_items.clone()));
-        if let Some(d) = partner_doc {
-            rec.insert("partner".into(), d);
-        }
-        if let Some(d) = account_doc {
-            rec.insert("account".into(), d);
-        }
-        rec.insert("history".into(), Value::Array(history.clone()));
+        rec.insert(
+            "history".into(),
+            Value::Array(timed.iter().map(|(_, h)| (*h).clone()).collect()),
+        );
+        let rec = Value::Object(rec);
         policy
-            .parse_record_value(&Value::Object(rec))
+            .parse_record_value(&rec)
             .map_err(|e| what(format!("does not fit the policy: {}", record_errors(&e))))?;
-
-        let doc = json!({ "fields": o.fields, "line_items": o.line_items });
-        let history = Value::Array(history);
+        let _ = (partner_doc, account_doc);
+        // Stored as the other commands store them: `{"fields", "line_items"}` and
+        // the history array, serialized once from the checked record.
+        let doc_text = format!(
+            "{{\"fields\":{},\"line_items\":{}}}",
+            rec["fields"], rec["line_items"]
+        );
+        let history_text = rec["history"].to_string();
         let stored = self.stored(id)?;
         let opp = Some(id);
         match stored {
@@ -266,42 +271,20 @@ impl Cx<'_> {
                         o.account,
                         o.stage,
                         closed,
-                        doc.to_string(),
-                        history.to_string(),
+                        doc_text,
+                        history_text,
                         ts(created),
                         ts(self.at)
                     ],
                 )?;
                 n.created += 1;
+                // One event per deal: its fields and history are in the record.
                 events.push(ev(
-                    "opportunity_created",
+                    "opportunity_imported",
                     created,
                     opp,
-                    json!({ "stage": o.stage, "account": o.account, "partner": o.partner, "fields": o.fields, "line_items": o.line_items, "imported": true }),
+                    json!({ "stage": o.stage, "account": o.account, "partner": o.partner, "history": timed.len() }),
                 ));
-                for (at, h) in &timed {
-                    match h.get("type").and_then(Value::as_str) {
-                        Some("stage_change") => events.push(ev(
-                            "stage_changed",
-                            *at,
-                            opp,
-                            json!({ "from": h.get("from"), "to": h.get("to") }),
-                        )),
-                        Some("closed") => events.push(ev(
-                            "closed",
-                            *at,
-                            opp,
-                            json!({ "outcome": h.get("outcome") }),
-                        )),
-                        Some("close_date_change") => events.push(ev(
-                            "field_changed",
-                            *at,
-                            opp,
-                            json!({ "field": "close_date", "old": h.get("from"), "new": h.get("to") }),
-                        )),
-                        _ => {}
-                    }
-                }
                 for (i, c) in o.changes.iter().enumerate() {
                     let at = parse_rfc(&c.at).ok_or_else(|| {
                         what(format!(
@@ -321,8 +304,8 @@ impl Cx<'_> {
                 if s.partner == o.partner
                     && s.account == o.account
                     && s.stage == o.stage
-                    && s.doc == doc
-                    && s.history == history
+                    && s.doc == doc_text
+                    && s.history == history_text
                     && s.created_at == ts(created)
                 {
                     n.unchanged += 1;
@@ -337,13 +320,14 @@ impl Cx<'_> {
                         o.account,
                         o.stage,
                         closed,
-                        doc.to_string(),
-                        history.to_string(),
+                        doc_text,
+                        history_text,
                         ts(created),
                         ts(self.at)
                     ],
                 )?;
                 n.updated += 1;
+                let old_doc = json_text(&s.doc)?;
                 let at = self.at;
                 let mut changed = |field: &str, old: Value, new: Value| {
                     if old != new {
@@ -357,7 +341,7 @@ impl Cx<'_> {
                 };
                 changed("partner", json!(s.partner), json!(o.partner));
                 changed("account", json!(s.account), json!(o.account));
-                let old_fields = s.doc.get("fields").and_then(Value::as_object);
+                let old_fields = old_doc.get("fields").and_then(Value::as_object);
                 let mut names: Vec<&String> = o.fields.keys().collect();
                 if let Some(f) = old_fields {
                     names.extend(f.keys().filter(|k| !o.fields.contains_key(*k)));
@@ -371,12 +355,11 @@ impl Cx<'_> {
                     let new = o.fields.get(k).cloned().unwrap_or(Value::Null);
                     changed(k, old, new);
                 }
-                let old_items = s
-                    .doc
+                let old_items = old_doc
                     .get("line_items")
                     .cloned()
                     .unwrap_or(Value::Array(Vec::new()));
-                if old_items != Value::Array(o.line_items.clone()) {
+                if old_items != rec["line_items"] {
                     events.push(ev(
                         "line_items_changed",
                         at,
@@ -401,8 +384,8 @@ impl Cx<'_> {
                         json!({ "from": s.stage, "to": o.stage }),
                     ));
                 }
-                if s.history != history {
-                    let old_len = s.history.as_array().map_or(0, Vec::len);
+                if s.history != history_text {
+                    let old_len = json_text(&s.history)?.as_array().map_or(0, Vec::len);
                     events.push(ev(
                         "history_imported",
                         at,
@@ -439,8 +422,8 @@ impl Cx<'_> {
             partner,
             account,
             stage,
-            doc: json_text(&doc)?,
-            history: json_text(&history)?,
+            doc,
+            history,
             created_at,
         }))
     }
