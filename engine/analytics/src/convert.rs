@@ -112,6 +112,10 @@ impl DateFormat {
                 if let Ok(t) = DateTime::parse_from_rfc3339(s) {
                     return Ok(t.with_timezone(&Utc));
                 }
+                // Salesforce's REST form: `2026-03-04T17:21:09.000+0000`.
+                if let Ok(t) = DateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f%z") {
+                    return Ok(t.with_timezone(&Utc));
+                }
                 if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
                     return local(d.and_time(chrono::NaiveTime::MIN), tz, s);
                 }
@@ -388,6 +392,10 @@ mod tests {
                 .instant("2026-07-01T09:30:00+02:00", ny)
                 .unwrap(),
             at("2026-07-01T07:30:00Z")
+        );
+        assert_eq!(
+            DateFormat::Iso.instant("2026-03-04T17:21:09.000+0000", ny).unwrap(),
+            at("2026-03-04T17:21:09Z")
         );
         assert_eq!(
             DateFormat::EpochMs.instant("1751362200000", utc).unwrap(),

@@ -192,6 +192,10 @@ impl Cell<'_> {
                 }
                 None => {}
             }
+            if v.is_empty() {
+                // A value the map empties (`Other: ""`) is no value.
+                return Ok(self.default.clone());
+            }
         }
         if let Some((table, name)) = &self.lookup {
             match table.get(&v) {
@@ -587,6 +591,9 @@ pub fn prepare(
 
     let mut drafts: Vec<Draft> = Vec::with_capacity(t.rows.len());
     let mut index: HashMap<String, usize> = HashMap::with_capacity(t.rows.len());
+    // Rows of the opportunities file that were rejected, by id: their history and
+    // line-item rows are rejected with them, saying so.
+    let mut rejected: HashMap<String, u64> = HashMap::new();
     for (row_no, (line, r)) in t.rows.iter().enumerate() {
         let line = *line;
         match read_opp(
@@ -624,7 +631,12 @@ pub fn prepare(
                 index.insert(d.opp.id.clone(), drafts.len());
                 drafts.push(d);
             }
-            Err(e) => out.errors.push(row_error(t, line, r, e)),
+            Err(e) => {
+                if let Ok(Some(id)) = c_id.text(r) {
+                    rejected.entry(id).or_insert(line);
+                }
+                out.errors.push(row_error(t, line, r, e));
+            }
         }
         if row_no % 65536 == 65535 {
             progress(65536 / 4);
@@ -670,7 +682,10 @@ pub fn prepare(
                     .text(r)?
                     .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
                 let Some(&di) = index.get(&id) else {
-                    return Err(c_opp.err(&id, format!("no opportunity `{id}` in `{}`", o.file)));
+                    return Err(c_opp.err(&id, match rejected.get(&id) {
+                        Some(l) => format!("its opportunity `{id}` was rejected ({}:{l})", o.file),
+                        None => format!("no opportunity `{id}` in `{}`", o.file),
+                    }));
                 };
                 let at_text = c_at
                     .text(r)?
@@ -767,7 +782,10 @@ pub fn prepare(
                     .text(r)?
                     .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
                 let Some(&di) = index.get(&id) else {
-                    return Err(c_opp.err(&id, format!("no opportunity `{id}` in `{}`", o.file)));
+                    return Err(c_opp.err(&id, match rejected.get(&id) {
+                        Some(l) => format!("its opportunity `{id}` was rejected ({}:{l})", o.file),
+                        None => format!("no opportunity `{id}` in `{}`", o.file),
+                    }));
                 };
                 Ok((di, c_f.read(ir, tz, r)?))
             })();
@@ -929,7 +947,10 @@ fn read_opp(
                 ir.name,
                 ir.stages
                     .iter()
-                    .map(|s| format!("`{}`", s.name))
+                    .map(|s| match &s.label {
+                        Some(l) => format!("`{}` (`{l}`)", s.name),
+                        None => format!("`{}`", s.name),
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

@@ -830,7 +830,6 @@ fn hubspot_messy_rows() {
 
 /// The vendor's view of an imported deal that has no account yet.
 #[test]
-#[ignore = "store bug: `Store::opportunity` reads a NULL `account` column as text"]
 fn opportunity_view_of_a_deal_without_account() {
     let sf = crm("salesforce");
     let tmp = tempfile::tempdir().unwrap();
@@ -852,7 +851,6 @@ fn opportunity_view_of_a_deal_without_account() {
 /// Windows line ends (Excel, many Salesforce and HubSpot downloads) must not move
 /// the line numbers of the errors.
 #[test]
-#[ignore = "importer bug: with CRLF line ends RowError.line is one less than the row's line"]
 fn crlf_exports_report_the_same_lines() {
     let sf = crm("salesforce");
     let messy = fixtures("salesforce", "messy");
@@ -870,7 +868,6 @@ fn crlf_exports_report_the_same_lines() {
 /// a colon; no date format reads it yet (`iso`/`rfc3339` want `+00:00`, and a
 /// pattern cannot spell the `T` or the `.000`).
 #[test]
-#[ignore = "importer gap: `2026-03-04T17:21:09.000+0000` is not read by any date format"]
 fn salesforce_rest_instants() {
     let utc: chrono_tz::Tz = "UTC".parse().unwrap();
     assert_eq!(

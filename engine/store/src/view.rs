@@ -33,6 +33,9 @@ pub struct OpportunityView {
     pub account: Value,
     pub fields: Value,
     pub line_items: Value,
+    /// The record history the engine reads (docs/records.md): created, stage and
+    /// close-date changes, activities, co-sell contacts, the close.
+    pub history: Value,
     pub registrations: Vec<RegistrationView>,
     /// Events (stage changes, field changes with old and new value, activities...).
     pub events: Vec<Value>,

@@ -58,9 +58,10 @@ pub(super) fn opportunity(
     audience: &Audience,
     id: &str,
 ) -> Result<Option<OpportunityView>, StoreError> {
-    let row: Option<(String, String, bool, Option<String>, String, String)> = conn
+    type Row = (String, String, bool, Option<String>, Option<String>, String, String);
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT id, stage, closed, partner, account, doc FROM opportunities WHERE id = ?1",
+            "SELECT id, stage, closed, partner, account, doc, history FROM opportunities WHERE id = ?1",
             [id],
             |r| {
                 Ok((
@@ -70,11 +71,12 @@ pub(super) fn opportunity(
                     r.get(3)?,
                     r.get(4)?,
                     r.get(5)?,
+                    r.get(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((id, stage, closed, partner, account, doc)) = row else {
+    let Some((id, stage, closed, partner, account, doc, history)) = row else {
         return Ok(None);
     };
     let viewer = partner_of(audience);
@@ -111,7 +113,7 @@ pub(super) fn opportunity(
             .collect::<Result<_, _>>()?,
     };
     let decisions: Vec<Value> = bodies.iter().map(|b| json(b)).collect();
-    let events = decisions
+    let mut events: Vec<Value> = decisions
         .iter()
         .flat_map(|d| {
             d.get("events")
@@ -120,6 +122,29 @@ pub(super) fn opportunity(
                 .unwrap_or_default()
         })
         .collect();
+    if viewer.is_none() {
+        // An import's decision carries only the digest of its events; this deal's
+        // are in the events table (vendor only: they may name other partners).
+        let mut st = conn.prepare(
+            "SELECT e.kind, e.at, e.data FROM events e JOIN decisions d ON d.seq = e.decision_seq
+             WHERE e.opportunity = ?1 AND d.kind = 'import' ORDER BY e.id",
+        )?;
+        let rows = st.query_map([&id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+        })?;
+        let mut imported = Vec::new();
+        for row in rows {
+            let (kind, at, data) = row?;
+            let mut m = match json(&data) {
+                Value::Object(m) => m,
+                _ => serde_json::Map::new(),
+            };
+            m.insert("type".into(), kind.into());
+            m.insert("at".into(), at.into());
+            imported.push(Value::Object(m));
+        }
+        events.extend(imported);
+    }
     let mut st = conn.prepare(
         "SELECT pool, period, assigned_at, released_at FROM cosell_assignments WHERE opportunity = ?1 ORDER BY id",
     )?;
@@ -139,6 +164,7 @@ pub(super) fn opportunity(
         closed,
         partner,
         account: account_doc.map_or(Value::Null, |d| json(&d)),
+        history: json(&history),
         fields: doc.get("fields").cloned().unwrap_or(Value::Null),
         line_items: doc.get("line_items").cloned().unwrap_or(Value::Null),
         registrations,
