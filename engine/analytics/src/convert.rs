@@ -394,7 +394,9 @@ mod tests {
             at("2026-07-01T07:30:00Z")
         );
         assert_eq!(
-            DateFormat::Iso.instant("2026-03-04T17:21:09.000+0000", ny).unwrap(),
+            DateFormat::Iso
+                .instant("2026-03-04T17:21:09.000+0000", ny)
+                .unwrap(),
             at("2026-03-04T17:21:09Z")
         );
         assert_eq!(

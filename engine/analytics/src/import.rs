@@ -682,10 +682,15 @@ pub fn prepare(
                     .text(r)?
                     .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
                 let Some(&di) = index.get(&id) else {
-                    return Err(c_opp.err(&id, match rejected.get(&id) {
-                        Some(l) => format!("its opportunity `{id}` was rejected ({}:{l})", o.file),
-                        None => format!("no opportunity `{id}` in `{}`", o.file),
-                    }));
+                    return Err(c_opp.err(
+                        &id,
+                        match rejected.get(&id) {
+                            Some(l) => {
+                                format!("its opportunity `{id}` was rejected ({}:{l})", o.file)
+                            }
+                            None => format!("no opportunity `{id}` in `{}`", o.file),
+                        },
+                    ));
                 };
                 let at_text = c_at
                     .text(r)?
@@ -782,10 +787,15 @@ pub fn prepare(
                     .text(r)?
                     .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
                 let Some(&di) = index.get(&id) else {
-                    return Err(c_opp.err(&id, match rejected.get(&id) {
-                        Some(l) => format!("its opportunity `{id}` was rejected ({}:{l})", o.file),
-                        None => format!("no opportunity `{id}` in `{}`", o.file),
-                    }));
+                    return Err(c_opp.err(
+                        &id,
+                        match rejected.get(&id) {
+                            Some(l) => {
+                                format!("its opportunity `{id}` was rejected ({}:{l})", o.file)
+                            }
+                            None => format!("no opportunity `{id}` in `{}`", o.file),
+                        },
+                    ));
                 };
                 Ok((di, c_f.read(ir, tz, r)?))
             })();

@@ -9,6 +9,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use dealflow_dsl::ir::{self, StageKind};
 use dealflow_engine::{Action, Audience, Context, Policy, Scratch};
 use dealflow_store::Store;
+use rayon::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -223,6 +224,35 @@ struct Doc {
     line_items: Vec<Value>,
 }
 
+/// The fields every deal's metrics read (the rest of the document is skipped).
+#[derive(Deserialize)]
+struct Lite {
+    #[serde(default)]
+    fields: LiteFields,
+    #[serde(default)]
+    line_items: Vec<LiteItem>,
+}
+
+#[derive(Default, Deserialize)]
+struct LiteFields {
+    #[serde(default)]
+    amount: Option<Value>,
+    #[serde(default)]
+    close_date: Option<String>,
+    #[serde(default)]
+    product: Option<Value>,
+    #[serde(default)]
+    product_family: Option<Value>,
+    #[serde(default)]
+    region: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct LiteItem {
+    #[serde(default)]
+    product: Option<Value>,
+}
+
 #[derive(Deserialize)]
 struct Hev<'a> {
     #[serde(borrow)]
@@ -428,95 +458,176 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
     let (mut acc_ok, mut acc_n) = (0u64, 0u64);
     let (mut cycle_sum, mut cycle_n) = (0f64, 0u64);
     let mut dq = DataQuality::default();
-    let mut scratch = Scratch::default();
     let ctx = Context::default();
     let mut bands = vec![(0u64, Decimal::ZERO); 6];
     let (mut aged_amount, mut aged_count, mut open_amount) = (Decimal::ZERO, 0u64, Decimal::ZERO);
     let (mut won_amount, mut lost_amount) = (Decimal::ZERO, Decimal::ZERO);
     let mut err: Option<ReportError> = None;
 
-    store.scan_opportunities(&o.audience, &mut |row| {
-        let Some(created) = secs(row.created_at) else {
-            return Ok(());
-        };
-        if created >= now {
-            return Ok(());
-        }
-        let Some(&stage) = stage_ix.get(row.stage) else {
-            return Ok(());
-        };
-        let doc: Doc = serde_json::from_str(row.doc).map_err(|e| {
-            dealflow_store::StoreError::Corrupt(format!("opportunity {}: {e}", row.id))
-        })?;
-        let hist: Vec<Hev<'_>> = serde_json::from_str(row.history).map_err(|e| {
-            dealflow_store::StoreError::Corrupt(format!("opportunity {} history: {e}", row.id))
-        })?;
-        let kind = p.stage(ir::StageId(u32::from(stage))).map(|s| s.kind);
-        let mut d = Opp {
-            stage,
-            won: false,
-            lost: false,
-            amount: decimal(doc.fields.get("amount")),
-            created,
-            closed_at: None,
-            close_date: date(doc.fields.get("close_date").and_then(Value::as_str)),
-            entries: Vec::new(),
-            moves: Vec::new(),
-        };
-        let mut cosell_first: Option<i64> = None;
-        let mut first_change_from: Option<u16> = None;
-        let mut any_change = false;
-        for e in &hist {
-            let Some(t) = secs(&e.at) else { continue };
-            match &*e.kind {
-                "stage_change" => {
-                    if !any_change {
-                        first_change_from =
-                            e.from.as_deref().and_then(|f| stage_ix.get(f).copied());
-                        any_change = true;
-                    }
-                    if let Some(s) = e.to.as_deref().and_then(|x| stage_ix.get(x)) {
-                        d.entries.push((t, *s));
-                    }
-                }
-                "close_date_change" => {
-                    d.moves
-                        .push((t, date(e.from.as_deref()), date(e.to.as_deref())));
-                }
-                "closed" => d.closed_at = Some(t),
-                "cosell" => {
-                    cosell_first = Some(cosell_first.map_or(t, |c: i64| c.min(t)));
-                }
-                _ => {}
+    // The scan lends rows; they are copied in batches, each batch analysed on every
+    // core (the records parsed, open deals evaluated by the engine), then folded
+    // into the totals in scan order.
+    let analyze =
+        |row: &Owned, scratch: &mut Scratch| -> Result<Option<Pre>, dealflow_store::StoreError> {
+            let Some(created) = secs(&row.created_at) else {
+                return Ok(None);
+            };
+            if created >= now {
+                return Ok(None);
             }
-        }
-        // The stage the deal was created in: the first change's `from`, else the
-        // first stage when it changed later than its creation, else its first entry.
-        let initial = match (first_change_from, d.entries.first()) {
-            (Some(f), _) => Some(f),
-            (None, Some(e)) if e.0 > created => Some(0),
-            (None, Some(_)) => None,
-            (None, None) => Some(stage),
+            let Some(&stage) = stage_ix.get(row.stage.as_str()) else {
+                return Ok(None);
+            };
+            let doc: Lite = serde_json::from_str(&row.doc).map_err(|e| {
+                dealflow_store::StoreError::Corrupt(format!("opportunity {}: {e}", row.id))
+            })?;
+            let hist: Vec<Hev<'_>> = serde_json::from_str(&row.history).map_err(|e| {
+                dealflow_store::StoreError::Corrupt(format!("opportunity {} history: {e}", row.id))
+            })?;
+            let kind = p.stage(ir::StageId(u32::from(stage))).map(|s| s.kind);
+            let mut d = Opp {
+                stage,
+                won: false,
+                lost: false,
+                amount: decimal(doc.fields.amount.as_ref()),
+                created,
+                closed_at: None,
+                close_date: date(doc.fields.close_date.as_deref()),
+                entries: Vec::new(),
+                moves: Vec::new(),
+            };
+            let mut cosell_first: Option<i64> = None;
+            let mut first_change_from: Option<u16> = None;
+            let mut any_change = false;
+            for e in &hist {
+                let Some(t) = secs(&e.at) else { continue };
+                match &*e.kind {
+                    "stage_change" => {
+                        if !any_change {
+                            first_change_from =
+                                e.from.as_deref().and_then(|f| stage_ix.get(f).copied());
+                            any_change = true;
+                        }
+                        if let Some(s) = e.to.as_deref().and_then(|x| stage_ix.get(x)) {
+                            d.entries.push((t, *s));
+                        }
+                    }
+                    "close_date_change" => {
+                        d.moves
+                            .push((t, date(e.from.as_deref()), date(e.to.as_deref())));
+                    }
+                    "closed" => d.closed_at = Some(t),
+                    "cosell" => {
+                        cosell_first = Some(cosell_first.map_or(t, |c: i64| c.min(t)));
+                    }
+                    _ => {}
+                }
+            }
+            // The stage the deal was created in: the first change's `from`, else the
+            // first stage when it changed later than its creation, else its first entry.
+            let initial = match (first_change_from, d.entries.first()) {
+                (Some(f), _) => Some(f),
+                (None, Some(e)) if e.0 > created => Some(0),
+                (None, Some(_)) => None,
+                (None, None) => Some(stage),
+            };
+            if let Some(s) = initial {
+                d.entries.insert(0, (created, s));
+            }
+            // A deal closed after the report's date is open at it.
+            let closed_now =
+                kind.is_some_and(|k| k != StageKind::Open) && d.closed_at.is_none_or(|c| c < now);
+            if closed_now {
+                d.won = kind == Some(StageKind::Won);
+                d.lost = !d.won;
+            } else if kind.is_some_and(|k| k != StageKind::Open) {
+                // Closed later than the report: it stood in its last open stage.
+                d.stage = d.stage_at(now - 1);
+                d.closed_at = None;
+            } else if d.entries.last().is_some_and(|e| e.0 >= now) {
+                // Moved on after the report's instant: the stage it stood in then.
+                d.stage = d.stage_at(now - 1);
+            }
+            // Entries after the report's instant did not happen yet.
+            d.entries.retain(|e| e.0 < now);
+            let mut summary = None;
+            if !closed_now {
+                // The engine's own view at the report's instant: flags, hygiene-adjusted
+                // forecast, co-sell eligibility.
+                let mut rec = Map::new();
+                rec.insert("id".into(), row.id.clone().into());
+                rec.insert(
+                    "stage".into(),
+                    p.stages
+                        .get(usize::from(d.stage))
+                        .map_or(row.stage.as_str(), |s| s.name.as_str())
+                        .into(),
+                );
+                // The whole document only for the engine's open deals.
+                let full: Doc = serde_json::from_str(&row.doc).map_err(|e| {
+                    dealflow_store::StoreError::Corrupt(format!("opportunity {}: {e}", row.id))
+                })?;
+                rec.insert("fields".into(), Value::Object(full.fields));
+                rec.insert("line_items".into(), Value::Array(full.line_items));
+                if let Some(pd) = row.partner.as_deref().and_then(|x| partners.get(x)) {
+                    rec.insert("partner".into(), pd.clone());
+                }
+                if let Some(ad) = row.account.as_deref().and_then(|x| accounts.get(x)) {
+                    rec.insert("account".into(), ad.clone());
+                }
+                if let Some(r) = regs
+                    .get(&row.id)
+                    .filter(|r| !matches!(r.status.as_str(), "returned" | "withdrawn"))
+                {
+                    rec.insert("registration".into(), r.doc.clone());
+                }
+                let h: Vec<Value> = serde_json::from_str(&row.history).unwrap_or_default();
+                let h: Vec<Value> = h
+                    .into_iter()
+                    .filter(|e| {
+                        e.get("at")
+                            .and_then(Value::as_str)
+                            .and_then(secs)
+                            .is_some_and(|t| t < now)
+                    })
+                    .collect();
+                rec.insert("history".into(), Value::Array(h));
+                if let Ok(record) = policy.parse_record_value(&Value::Object(rec)) {
+                    summary = Some(
+                        policy
+                            .decide_fast_with(scratch, &record, &Action::Evaluate, &ctx, end)
+                            .summary,
+                    );
+                }
+            }
+            let product = text_of(doc.fields.product.as_ref())
+                .or_else(|| {
+                    doc.line_items
+                        .first()
+                        .and_then(|l| text_of(l.product.as_ref()))
+                })
+                .or_else(|| text_of(doc.fields.product_family.as_ref()))
+                .unwrap_or_else(|| NONE.into());
+            let region = text_of(doc.fields.region.as_ref()).unwrap_or_else(|| NONE.into());
+            Ok(Some(Pre {
+                d,
+                seg_keys: (product, region),
+                created,
+                closed_now,
+                cosell_first,
+                summary,
+            }))
         };
-        if let Some(s) = initial {
-            d.entries.insert(0, (created, s));
-        }
-        // A deal closed after the report's date is open at it.
-        let closed_now =
-            kind.is_some_and(|k| k != StageKind::Open) && d.closed_at.is_none_or(|c| c < now);
-        if closed_now {
-            d.won = kind == Some(StageKind::Won);
-            d.lost = !d.won;
-        } else if kind.is_some_and(|k| k != StageKind::Open) {
-            // Closed later than the report: it stood in its last open stage.
-            d.stage = d.stage_at(now - 1);
-            d.closed_at = None;
-        } else if d.entries.last().is_some_and(|e| e.0 >= now) {
-            // Moved on after the report's instant: the stage it stood in then.
-            d.stage = d.stage_at(now - 1);
-        }
-        // Entries after the report's instant did not happen yet.
-        d.entries.retain(|e| e.0 < now);
+    let mut fold = |row: &Owned, pre: Pre| -> Result<(), dealflow_store::StoreError> {
+        let Pre {
+            mut d,
+            seg_keys,
+            created,
+            closed_now,
+            cosell_first,
+            summary,
+        } = pre;
+        let _ = &summary;
         let amount = d.amount.unwrap_or_default();
         if d.amount.is_none() {
             dq.without_amount += 1;
@@ -558,7 +669,7 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             }
             // Close-date accuracy: against the date registered with (or first known).
             if let Some(c) = d.closed_at {
-                let reg_at = regs.get(row.id).map(|r| r.first_submitted);
+                let reg_at = regs.get(&row.id).map(|r| r.first_submitted);
                 let promised = match reg_at {
                     Some(t) => d.close_date_at(t),
                     None => d.moves.first().map_or(d.close_date, |m| m.1),
@@ -586,21 +697,14 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             err = Some(e);
         }
         // Segments.
-        let partner = row.partner.unwrap_or(NONE);
+        let partner = row.partner.as_deref().unwrap_or(NONE);
         let tier = row
             .partner
+            .as_deref()
             .and_then(|p| partners.get(p))
             .and_then(|p| text_of(p.get("tier")))
             .unwrap_or_else(|| NONE.into());
-        let product = text_of(doc.fields.get("product"))
-            .or_else(|| {
-                doc.line_items
-                    .first()
-                    .and_then(|l| text_of(l.get("product")))
-            })
-            .or_else(|| text_of(doc.fields.get("product_family")))
-            .unwrap_or_else(|| NONE.into());
-        let region = text_of(doc.fields.get("region")).unwrap_or_else(|| NONE.into());
+        let (product, region) = (seg_keys.0, seg_keys.1);
         let mut segs: Vec<(&mut BTreeMap<String, Seg>, String)> = vec![
             (&mut seg_tier, tier),
             (&mut seg_product, product),
@@ -615,7 +719,11 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
             segs.push((&mut seg_quarter, Quarter::of(q.date_naive()).label()));
         }
         for (m, k) in segs {
-            if let Err(e) = m.entry(k).or_default().add(&d) {
+            let seg = match m.get_mut(&k) {
+                Some(x) => x,
+                None => m.entry(k).or_default(),
+            };
+            if let Err(e) = seg.add(&d) {
                 err = Some(e);
             }
         }
@@ -628,7 +736,7 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         if let Err(e) = r {
             err = Some(e);
         }
-        let reg = regs.get(row.id);
+        let reg = regs.get(&row.id);
         let r = if reg.is_some_and(|r| r.approved) {
             registered.add(&d)
         } else {
@@ -669,44 +777,7 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
                     let _ = add(&mut weighted, w);
                 }
             }
-            // The engine's own view at the report's instant: flags, hygiene-adjusted
-            // forecast, co-sell eligibility.
-            let mut rec = Map::new();
-            rec.insert("id".into(), row.id.into());
-            rec.insert(
-                "stage".into(),
-                p.stages
-                    .get(usize::from(d.stage))
-                    .map_or(row.stage, |s| s.name.as_str())
-                    .into(),
-            );
-            rec.insert("fields".into(), Value::Object(doc.fields.clone()));
-            rec.insert("line_items".into(), Value::Array(doc.line_items.clone()));
-            if let Some(pd) = row.partner.and_then(|x| partners.get(x)) {
-                rec.insert("partner".into(), pd.clone());
-            }
-            if let Some(ad) = row.account.and_then(|x| accounts.get(x)) {
-                rec.insert("account".into(), ad.clone());
-            }
-            if let Some(r) = reg.filter(|r| !matches!(r.status.as_str(), "returned" | "withdrawn"))
-            {
-                rec.insert("registration".into(), r.doc.clone());
-            }
-            let h: Vec<Value> = serde_json::from_str(row.history).unwrap_or_default();
-            let h: Vec<Value> = h
-                .into_iter()
-                .filter(|e| {
-                    e.get("at")
-                        .and_then(Value::as_str)
-                        .and_then(secs)
-                        .is_some_and(|t| t < now)
-                })
-                .collect();
-            rec.insert("history".into(), Value::Array(h));
-            if let Ok(record) = policy.parse_record_value(&Value::Object(rec)) {
-                let f =
-                    policy.decide_fast_with(&mut scratch, &record, &Action::Evaluate, &ctx, end);
-                let s = f.summary;
+            if let Some(s) = summary {
                 if let Some(w) = s.weighted_amount {
                     let _ = add(&mut adjusted, w);
                 }
@@ -722,8 +793,8 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
                     stale.push((
                         amount,
                         Deal2 {
-                            id: row.id.to_string(),
-                            partner: row.partner.map(str::to_string),
+                            id: row.id.clone(),
+                            partner: row.partner.clone(),
                             stage: p
                                 .stages
                                 .get(usize::from(d.stage))
@@ -745,7 +816,37 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         d.entries.shrink_to_fit();
         deals.push(d);
         Ok(())
+    };
+    let mut batch: Vec<Owned> = Vec::with_capacity(BATCH);
+    let mut flush = |batch: &mut Vec<Owned>| -> Result<(), dealflow_store::StoreError> {
+        let pres: Vec<Result<Option<Pre>, dealflow_store::StoreError>> = batch
+            .par_iter()
+            .map_init(Scratch::default, |scratch, row| analyze(row, scratch))
+            .collect();
+        for (row, pre) in batch.iter().zip(pres) {
+            if let Some(pre) = pre? {
+                fold(row, pre)?;
+            }
+        }
+        batch.clear();
+        Ok(())
+    };
+    store.scan_opportunities(&o.audience, &mut |row| {
+        batch.push(Owned {
+            id: row.id.to_string(),
+            partner: row.partner.map(str::to_string),
+            account: row.account.map(str::to_string),
+            stage: row.stage.to_string(),
+            doc: row.doc.to_string(),
+            history: row.history.to_string(),
+            created_at: row.created_at.to_string(),
+        });
+        if batch.len() >= BATCH {
+            flush(&mut batch)?;
+        }
+        Ok(())
     })?;
+    flush(&mut batch)?;
     if let Some(e) = err {
         return Err(e);
     }
@@ -1023,6 +1124,32 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         data: dq,
     };
     Ok(r)
+}
+
+/// Rows analysed together on every core.
+const BATCH: usize = 8192;
+
+/// A stored opportunity, copied out of the scan for the parallel step.
+struct Owned {
+    id: String,
+    partner: Option<String>,
+    account: Option<String>,
+    stage: String,
+    doc: String,
+    history: String,
+    created_at: String,
+}
+
+/// What the parallel step makes of one row.
+struct Pre {
+    d: Opp,
+    /// The product and region segments.
+    seg_keys: (String, String),
+    created: i64,
+    closed_now: bool,
+    cosell_first: Option<i64>,
+    /// The engine's no-trace `evaluate` at the report's instant, for open deals.
+    summary: Option<dealflow_engine::Summary>,
 }
 
 /// A stale deal before it is written out.

@@ -58,7 +58,15 @@ pub(super) fn opportunity(
     audience: &Audience,
     id: &str,
 ) -> Result<Option<OpportunityView>, StoreError> {
-    type Row = (String, String, bool, Option<String>, Option<String>, String, String);
+    type Row = (
+        String,
+        String,
+        bool,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+    );
     let row: Option<Row> = conn
         .query_row(
             "SELECT id, stage, closed, partner, account, doc, history FROM opportunities WHERE id = ?1",
@@ -130,7 +138,11 @@ pub(super) fn opportunity(
              WHERE e.opportunity = ?1 AND d.kind = 'import' ORDER BY e.id",
         )?;
         let rows = st.query_map([&id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
         })?;
         let mut imported = Vec::new();
         for row in rows {
