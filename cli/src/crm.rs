@@ -295,7 +295,11 @@ pub const EXPORT_AFTER_HELP: &str = "\
 Writes every file the mapping reads into --out (created if missing), with the columns
 it reads, from the store: importing the export again gives the same partners,
 accounts and opportunities with their history. Field history other than stages and
-close dates (amount changes, say) stays in the store's events and is not exported.";
+close dates (amount changes, say) stays in the store's events and is not exported.
+
+Exit codes:
+  0  every file written
+  2  could not run: no store, bad mapping, unwritable folder";
 
 /// Arguments of `dealflow export`.
 #[derive(Debug, clap::Args)]
@@ -345,7 +349,11 @@ end of --as-of (default: today). --target and --period (e.g. 2017-Q4) add pipeli
 coverage. --as partner:ID reports on that partner's own deals only.
 
 Formats: text (default), json (the model of docs/metrics.md), html (one self-contained
-file with SVG charts, each with a table fallback).";
+file with SVG charts, each with a table fallback).
+
+Exit codes:
+  0  the report was written
+  2  could not run: no store, no policy in force, bad arguments";
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ReportFormat {

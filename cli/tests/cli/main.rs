@@ -8,6 +8,7 @@
 
 mod completions;
 mod crash;
+mod crm;
 mod demo;
 mod editors;
 mod eval;
@@ -76,7 +77,7 @@ pub fn run_in(cwd: &Path, args: &[&str], stdin: Option<&str>) -> Run {
 }
 
 /// Every verb of the binary.
-pub const VERBS: [&str; 19] = [
+pub const VERBS: [&str; 22] = [
     "lint",
     "fmt",
     "graph",
@@ -96,6 +97,9 @@ pub const VERBS: [&str; 19] = [
     "replay",
     "commission",
     "policy",
+    "import",
+    "export",
+    "report",
 ];
 
 /// Runs `dealflow ARGS` in `cli/tests`.

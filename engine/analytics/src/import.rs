@@ -666,16 +666,7 @@ pub fn prepare(
         )?;
         let cd_ty = field_type(ir, RecordKind::Opportunity, "close_date");
         // Rows per opportunity, in time order.
-        let mut snaps: HashMap<
-            usize,
-            Vec<(
-                DateTime<Utc>,
-                u64,
-                Option<ir::StageId>,
-                Option<Value>,
-                Map<String, Value>,
-            )>,
-        > = HashMap::new();
+        let mut snaps: HashMap<usize, Vec<Snapshot>> = HashMap::new();
         for (line, r) in &t.rows {
             let res = (|| -> Result<_, CellError> {
                 let id = c_opp
@@ -868,6 +859,18 @@ fn record_errors(e: &dealflow_engine::RecordErrors) -> String {
 
 type PartyDocs = Vec<(Map<String, Value>, bool)>;
 
+/// A partner or account row: its id, document and direct-ownership flag.
+type PartyRow = (String, Map<String, Value>, bool);
+
+/// One stage-history row: instant, line, stage, close date, tracked fields.
+type Snapshot = (
+    DateTime<Utc>,
+    u64,
+    Option<ir::StageId>,
+    Option<Value>,
+    Map<String, Value>,
+);
+
 fn parties(
     t: &Table,
     id: &Cell<'_>,
@@ -880,7 +883,7 @@ fn parties(
     let mut seen: HashMap<String, (usize, u64)> = HashMap::new();
     let mut errs = Vec::new();
     for (line, r) in &t.rows {
-        let res = (|| -> Result<Option<(String, Map<String, Value>, bool)>, CellError> {
+        let res = (|| -> Result<Option<PartyRow>, CellError> {
             let Some(i) = id.text(r)? else {
                 return Ok(None);
             };
