@@ -74,6 +74,8 @@ fn every_code_has_an_err_fixture() {
         .collect();
     let missing: Vec<&str> = Code::ALL
         .iter()
+        // Data lints need a store beside the policy; `cli/tests/cli/crm.rs` covers them.
+        .filter(|c| !c.needs_data())
         .map(|c| c.as_str())
         .filter(|c| !names.iter().any(|n| n.starts_with(&format!("{c}-"))))
         .collect();

@@ -89,6 +89,14 @@ codes! {
     MiscalibratedProbability = ("W401", "miscalibrated-probability", Warning, "a stage probability outside the conversion its history shows"),
 }
 
+impl Code {
+    /// Whether the rule judges the policy against recorded data (`dealflow lint --db`)
+    /// rather than the policy text alone: a policy file by itself never reports it.
+    pub fn needs_data(self) -> bool {
+        matches!(self, Code::MiscalibratedProbability)
+    }
+}
+
 impl fmt::Display for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -63,7 +63,10 @@ fn bash_completes_verbs_and_format_values() {
     };
     assert_eq!(complete(&["dealflow", "li"]), ["lint"]);
     assert_eq!(complete(&["dealflow", "expl"]), ["explain"]);
-    assert_eq!(complete(&["dealflow", "ex"]), ["expiring", "explain"]);
+    assert_eq!(
+        complete(&["dealflow", "ex"]),
+        ["expiring", "explain", "export"]
+    );
     assert_eq!(
         complete(&["dealflow", "lint", "--format", ""]),
         ["github", "human", "json", "sarif"]

@@ -387,5 +387,10 @@ fn github_annotations_cover_the_error_corpus() {
         assert_eq!(prop("title").as_deref(), d["code"].as_str(), "{line}");
         codes.insert(d["code"].as_str().unwrap_or_default().to_string());
     }
-    assert_eq!(codes.len(), dealflow_dsl::Code::ALL.len(), "{codes:?}");
+    // Data lints (`lint --db`) need a store beside the policy; crm.rs covers them.
+    let policy_codes = dealflow_dsl::Code::ALL
+        .iter()
+        .filter(|c| !c.needs_data())
+        .count();
+    assert_eq!(codes.len(), policy_codes, "{codes:?}");
 }

@@ -881,3 +881,77 @@ fn importing_again_changes_nothing_and_the_log_verifies_and_replays() {
     let replay = dealflow(&dir, &["replay", "--db", "maven.db"]);
     assert_eq!(replay.code, 0, "{}", replay.snapshot());
 }
+
+/// `lint --db`: W401 at Engaging's `probability 50%`, with the counts and the
+/// Wilson interval computed here from the dataset's won and lost totals; Prospecting,
+/// which no closed deal's history records, gets none. A warning: exit 0, or 1 with
+/// `--deny-warnings`.
+#[test]
+fn lint_with_the_store_flags_the_miscalibrated_stage() {
+    let Some(data) = dataset("maven::lint_with_the_store_flags_the_miscalibrated_stage") else {
+        return;
+    };
+    let dir = fresh_store("maven-lint", &data);
+    let policy = dealflow_tests::repo_root()
+        .join("policies/maven-crm.policy")
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(&policy).expect("policy");
+    let engaging = text.find("stage Engaging").expect("Engaging");
+    let at = engaging
+        + text[engaging..]
+            .find("probability 50%")
+            .expect("probability");
+    // 1-based line and column of the value after `probability `.
+    let value = at + "probability ".len();
+    let line = text[..value].matches('\n').count() as u64 + 1;
+    let column = (value - text[..value].rfind('\n').map_or(0, |i| i + 1)) as u64 + 1;
+
+    let run = dealflow(
+        &dir,
+        &["lint", "--format", "json", "--db", "maven.db", &policy],
+    );
+    assert_eq!(run.code, 0, "{}", run.snapshot());
+    let report: Value = serde_json::from_str(&run.stdout).expect("json");
+    let w401: Vec<&Value> = report["diagnostics"]
+        .as_array()
+        .expect("diagnostics")
+        .iter()
+        .filter(|d| d["code"] == "W401")
+        .collect();
+    assert_eq!(w401.len(), 1, "{}", run.stdout);
+    let d = w401[0];
+    assert_eq!(d["line"].as_u64(), Some(line), "{d}");
+    assert_eq!(d["column"].as_u64(), Some(column), "{d}");
+    // "Engaging declares 50%; history says R% +/- H% over N deals"
+    let message = d["message"].as_str().expect("message");
+    let rest = message
+        .strip_prefix("Engaging declares 50%; history says ")
+        .unwrap_or_else(|| panic!("{message}"));
+    let (rate, rest) = rest
+        .split_once("% +/- ")
+        .unwrap_or_else(|| panic!("{message}"));
+    let (half_shown, rest) = rest
+        .split_once("% over ")
+        .unwrap_or_else(|| panic!("{message}"));
+    assert_eq!(rest, format!("{} deals", WON + LOST), "{message}");
+    let (lo, hi) = wilson(WON, WON + LOST);
+    let rate: f64 = rate.parse().expect("rate");
+    let half_shown: f64 = half_shown.parse().expect("half");
+    assert!((rate - WIN_RATE * 100.0).abs() <= 0.051, "{message}");
+    assert!(
+        (half_shown - (hi - lo) / 2.0 * 100.0).abs() <= 0.051,
+        "{message}"
+    );
+
+    let deny = dealflow(
+        &dir,
+        &["lint", "--deny-warnings", "--db", "maven.db", &policy],
+    );
+    assert_eq!(deny.code, 1, "{}", deny.snapshot());
+    assert!(
+        deny.stdout.contains("W401") || deny.stderr.contains("W401"),
+        "{}",
+        deny.snapshot()
+    );
+}

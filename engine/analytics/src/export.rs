@@ -103,6 +103,21 @@ impl Writer<'_> {
         }
     }
 
+    /// The text of a yes/no column that reads back as `flag`: the first source value
+    /// (in the value map's order) whose target means it, else `yes` / `no`.
+    fn flag_text(&self, f: &FullSpec, flag: bool) -> String {
+        let mapped = f
+            .values
+            .as_ref()
+            .and_then(|v| self.m.values_of(v).ok())
+            .and_then(|m| {
+                m.iter()
+                    .find(|(_, dst)| crate::import::yes_no(dst) == Some(flag))
+                    .map(|(src, _)| src.clone())
+            });
+        mapped.unwrap_or_else(|| if flag { "yes" } else { "no" }.to_owned())
+    }
+
     /// Writes `value` through `spec` into `row` (dates in the spec's format).
     fn put(
         &self,
@@ -239,7 +254,11 @@ pub fn export(
                 w.put(&mut row, s, doc.get(name).unwrap_or(&Value::Null), k)?;
             }
             if let Some(d) = &pf.direct {
-                w.put(&mut row, d, &Value::Bool(direct), Kind::Plain)?;
+                if let Some(col) = d.column() {
+                    row.cells
+                        .entry(col.to_string())
+                        .or_insert_with(|| w.flag_text(&d.full(), direct));
+                }
             }
             w.settle(&mut row);
             out.rows.push(row.cells);
@@ -308,6 +327,45 @@ pub fn export(
                     Kind::Plain,
                 )?;
             }
+            // Stage dates first: a date field read from the same column (HubSpot's
+            // `proposal_sent: hs_date_entered_contractsent`) then keeps the instant.
+            let changes = || {
+                hist.iter()
+                    .filter(|e| e.get("type").and_then(Value::as_str) == Some("stage_change"))
+            };
+            // The stage the deal was created in: the first change's `from`, or the
+            // stage it is still in.
+            let first_stage = changes()
+                .next()
+                .map_or(Some(r.stage), |e| e.get("from").and_then(Value::as_str));
+            for (src, col) in &o.stage_dates {
+                let dst = stage_values
+                    .values
+                    .as_ref()
+                    .and_then(|v| w.m.values_of(v).ok())
+                    .and_then(|m| m.get(src))
+                    .map_or(src.as_str(), String::as_str);
+                let name = p
+                    .stages
+                    .iter()
+                    .find(|s| s.name == dst || s.label.as_deref() == Some(dst))
+                    .map(|s| s.name.as_str());
+                let entered = changes()
+                    .filter(|e| e.get("to").and_then(Value::as_str) == name)
+                    .last()
+                    .and_then(|e| e.get("at"))
+                    .cloned();
+                let entered = match entered {
+                    Some(at) => Some(at),
+                    None if name.is_some() && name == first_stage => {
+                        Some(Value::String(r.created_at.into()))
+                    }
+                    None => None,
+                };
+                if let Some(at) = entered {
+                    w.put(&mut row, &Spec::Column(col.clone()), &at, Kind::Instant)?;
+                }
+            }
             for (name, s) in &o.fields {
                 w.put(
                     &mut row,
@@ -324,26 +382,6 @@ pub fn export(
                         item.get(name).unwrap_or(&Value::Null),
                         kind_of(p, RecordKind::LineItem, name),
                     )?;
-                }
-            }
-            for (src, col) in &o.stage_dates {
-                let dst = stage_values
-                    .values
-                    .as_ref()
-                    .and_then(|v| w.m.values_of(v).ok())
-                    .and_then(|m| m.get(src))
-                    .map_or(src.as_str(), String::as_str);
-                let name = p
-                    .stages
-                    .iter()
-                    .find(|s| s.name == dst || s.label.as_deref() == Some(dst))
-                    .map(|s| s.name.clone());
-                let at = hist.iter().rev().find(|e| {
-                    e.get("type").and_then(Value::as_str) == Some("stage_change")
-                        && e.get("to").and_then(Value::as_str) == name.as_deref()
-                });
-                if let Some(at) = at.and_then(|e| e.get("at")) {
-                    w.put(&mut row, &Spec::Column(col.clone()), at, Kind::Instant)?;
                 }
             }
             if let Some(s) = &o.closed {

@@ -859,6 +859,16 @@ fn record_errors(e: &dealflow_engine::RecordErrors) -> String {
 
 type PartyDocs = Vec<(Map<String, Value>, bool)>;
 
+/// A yes/no cell (after its value map): `true`/`yes`/`1`/`y`/`t` or
+/// `false`/`no`/`0`/`n`/`f`, in any case.
+pub(crate) fn yes_no(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "1" | "y" | "t" => Some(true),
+        "false" | "no" | "0" | "n" | "f" => Some(false),
+        _ => None,
+    }
+}
+
 /// A partner or account row: its id, document and direct-ownership flag.
 type PartyRow = (String, Map<String, Value>, bool);
 
@@ -892,10 +902,9 @@ fn parties(
             doc.extend(fields.read(ir, tz, r)?);
             let d = match direct {
                 Some(c) => match c.text(r)? {
-                    Some(v) => match v.to_ascii_lowercase().as_str() {
-                        "true" | "yes" | "1" | "y" | "t" => true,
-                        "false" | "no" | "0" | "n" | "f" => false,
-                        _ => return Err(c.err(&v, "not a yes/no value".into())),
+                    Some(v) => match yes_no(&v) {
+                        Some(b) => b,
+                        None => return Err(c.err(&v, "not a yes/no value".into())),
                     },
                     None => false,
                 },
