@@ -351,8 +351,8 @@ pub fn export(
                     .find(|s| s.name == dst || s.label.as_deref() == Some(dst))
                     .map(|s| s.name.as_str());
                 let entered = changes()
-                    .filter(|e| e.get("to").and_then(Value::as_str) == name)
-                    .last()
+                    .rev()
+                    .find(|e| e.get("to").and_then(Value::as_str) == name)
                     .and_then(|e| e.get("at"))
                     .cloned();
                 let entered = match entered {
