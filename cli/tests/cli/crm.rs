@@ -91,6 +91,25 @@ fn files_of(dir: &Path) -> Vec<(String, String)> {
     v
 }
 
+/// Exports `db` through `mapping` into `dir/name`; returns that folder.
+fn export(dir: &Path, db: &Path, mapping: &str, name: &str) -> PathBuf {
+    let out = dir.join(name);
+    let r = dealflow(
+        dir,
+        &[
+            "export",
+            "--db",
+            &db.display().to_string(),
+            "--mapping",
+            &root().join("mappings").join(mapping).display().to_string(),
+            "--out",
+            &out.display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 0, "{}", r.snapshot());
+    out
+}
+
 /// import(files) -> export -> import is the identity, and exporting again gives the
 /// same files.
 fn round_trip(name: &str, mapping: &str, files: &[String]) {
@@ -98,20 +117,7 @@ fn round_trip(name: &str, mapping: &str, files: &[String]) {
     let (db1, db2) = (dir.join("one.db"), dir.join("two.db"));
     let r = import(&dir, &db1, mapping, files, &[]);
     assert_eq!(r.code, 0, "{}", r.snapshot());
-    let out1 = dir.join("export1");
-    let r = dealflow(
-        &dir,
-        &[
-            "export",
-            "--db",
-            &db1.display().to_string(),
-            "--mapping",
-            &root().join("mappings").join(mapping).display().to_string(),
-            "--out",
-            &out1.display().to_string(),
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let out1 = export(&dir, &db1, mapping, "export1");
     let exported = csvs(&out1);
     assert!(!exported.is_empty());
     let r = import(&dir, &db2, mapping, &exported, &[]);
@@ -119,20 +125,7 @@ fn round_trip(name: &str, mapping: &str, files: &[String]) {
     let (a, b) = (records(&db1), records(&db2));
     assert!(a.len() > 3, "the fixtures import records");
     assert_eq!(a, b, "import -> export -> import changed the records");
-    let out2 = dir.join("export2");
-    let r = dealflow(
-        &dir,
-        &[
-            "export",
-            "--db",
-            &db2.display().to_string(),
-            "--mapping",
-            &root().join("mappings").join(mapping).display().to_string(),
-            "--out",
-            &out2.display().to_string(),
-        ],
-    );
-    assert_eq!(r.code, 0, "{}", r.snapshot());
+    let out2 = export(&dir, &db2, mapping, "export2");
     assert_eq!(files_of(&out1), files_of(&out2));
 }
 

@@ -669,20 +669,7 @@ pub fn prepare(
         let mut snaps: HashMap<usize, Vec<Snapshot>> = HashMap::new();
         for (line, r) in &t.rows {
             let res = (|| -> Result<_, CellError> {
-                let id = c_opp
-                    .text(r)?
-                    .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
-                let Some(&di) = index.get(&id) else {
-                    return Err(c_opp.err(
-                        &id,
-                        match rejected.get(&id) {
-                            Some(l) => {
-                                format!("its opportunity `{id}` was rejected ({}:{l})", o.file)
-                            }
-                            None => format!("no opportunity `{id}` in `{}`", o.file),
-                        },
-                    ));
-                };
+                let di = owning_deal(&c_opp, r, &index, &rejected, &o.file)?;
                 let at_text = c_at
                     .text(r)?
                     .ok_or_else(|| c_at.err("", "no instant".into()))?;
@@ -774,20 +761,7 @@ pub fn prepare(
         )?;
         for (line, r) in &t.rows {
             let res = (|| -> Result<_, CellError> {
-                let id = c_opp
-                    .text(r)?
-                    .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
-                let Some(&di) = index.get(&id) else {
-                    return Err(c_opp.err(
-                        &id,
-                        match rejected.get(&id) {
-                            Some(l) => {
-                                format!("its opportunity `{id}` was rejected ({}:{l})", o.file)
-                            }
-                            None => format!("no opportunity `{id}` in `{}`", o.file),
-                        },
-                    ));
-                };
+                let di = owning_deal(&c_opp, r, &index, &rejected, &o.file)?;
                 Ok((di, c_f.read(ir, tz, r)?))
             })();
             match res {
@@ -858,6 +832,30 @@ fn record_errors(e: &dealflow_engine::RecordErrors) -> String {
 }
 
 type PartyDocs = Vec<(Map<String, Value>, bool)>;
+
+/// The index of the deal a history or line-item row belongs to, or why it has none
+/// (no id, no such deal, or its deal was rejected on line `l` of the deals file).
+fn owning_deal(
+    c_opp: &Cell<'_>,
+    r: &csv::StringRecord,
+    index: &HashMap<String, usize>,
+    rejected: &HashMap<String, u64>,
+    file: &str,
+) -> Result<usize, CellError> {
+    let id = c_opp
+        .text(r)?
+        .ok_or_else(|| c_opp.err("", "no opportunity id".into()))?;
+    match index.get(&id) {
+        Some(&di) => Ok(di),
+        None => Err(c_opp.err(
+            &id,
+            match rejected.get(&id) {
+                Some(l) => format!("its opportunity `{id}` was rejected ({file}:{l})"),
+                None => format!("no opportunity `{id}` in `{file}`"),
+            },
+        )),
+    }
+}
 
 /// A yes/no cell (after its value map): `true`/`yes`/`1`/`y`/`t` or
 /// `false`/`no`/`0`/`n`/`f`, in any case.

@@ -62,6 +62,17 @@ impl Quarter {
     pub fn label(self) -> String {
         format!("{}-Q{}", self.year, self.q)
     }
+
+    /// The quarter as Unix seconds, `start..end` (UTC midnights).
+    pub fn bounds(self) -> (i64, i64) {
+        let at = |d: NaiveDate| {
+            d.and_hms_opt(0, 0, 0)
+                .unwrap_or_default()
+                .and_utc()
+                .timestamp()
+        };
+        (at(self.start()), at(self.next().start()))
+    }
 }
 
 /// What the report is asked for.
@@ -859,19 +870,7 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
         let mut q = first_q.map(Quarter::next);
         let mut points = Vec::new();
         while let Some(cur) = q {
-            let qs = cur
-                .start()
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default()
-                .and_utc()
-                .timestamp();
-            let qe = cur
-                .next()
-                .start()
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default()
-                .and_utc()
-                .timestamp();
+            let (qs, qe) = cur.bounds();
             if qe > now {
                 break;
             }
@@ -910,19 +909,7 @@ pub fn compute(store: &dyn Store, o: &Options) -> Result<Report, ReportError> {
     // Coverage of a target.
     let coverage = match (o.target, o.period) {
         (Some(target), Some(per)) => {
-            let qs = per
-                .start()
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default()
-                .and_utc()
-                .timestamp();
-            let qe = per
-                .next()
-                .start()
-                .and_hms_opt(0, 0, 0)
-                .unwrap_or_default()
-                .and_utc()
-                .timestamp();
+            let (qs, qe) = per.bounds();
             let (mut won_in, mut open_in) = (Decimal::ZERO, Decimal::ZERO);
             for d in &deals {
                 let amount = d.amount.unwrap_or_default();
