@@ -15,7 +15,8 @@ sf_n="${2:-250000}"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release -q -p dealflow-cli -p dealflow-analytics --example gen_crm
+cargo build --release -q -p dealflow-cli --bin dealflow
+cargo build --release -q -p dealflow-analytics --example gen_crm
 bin=target/release/dealflow
 gen=target/release/examples/gen_crm
 
